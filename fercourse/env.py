@@ -1,0 +1,178 @@
+"""One call at the top of every chapter: quiet TensorFlow import, seeds, plot style, a report.
+
+TensorFlow's C++ runtime writes log lines straight to file descriptor 2 while it
+loads (CPU feature guards, oneDNN notices, CUDA probing). ``TF_CPP_MIN_LOG_LEVEL``
+does not reach the ones printed before absl logging is initialised, and Jupyter
+forwards descriptor 2 into the notebook -- and from there into the PDF. So the
+import (and a first op, which triggers the remaining notices) runs with
+descriptor 2 pointed at a log file in the cache folder instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from . import paths
+
+DEFAULT_SEED = 0
+
+
+@contextlib.contextmanager
+def redirect_fd2(target: Path) -> Iterator[None]:
+    """Point OS-level stderr (fd 2) at ``target`` for the duration of the block.
+
+    Python's ``sys.stderr`` is flushed first so nothing written before is lost.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(target, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow and Keras 3 without C++ log noise; return ``(tf, keras)``.
+
+    The captured lines go to ``<cache>/logs/tensorflow.log`` (kept, for debugging).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["tensorflow"], sys.modules["keras"]
+    log_dir = paths.cache_dir() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with redirect_fd2(log_dir / "tensorflow.log"):
+        import tensorflow as tf
+        import keras
+
+        tf.get_logger().setLevel("ERROR")
+        # The first executed op creates the device context and prints the rest of the notices.
+        _ = (tf.constant(1.0) + 1.0).numpy()
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"fercourse needs the TensorFlow backend of Keras; KERAS_BACKEND is "
+            f"{keras.backend.backend()!r}. Unset it or set it to 'tensorflow'."
+        )
+    return tf, keras
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python, NumPy and TensorFlow/Keras (``keras.utils.set_random_seed``)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    _, keras = import_tensorflow()
+    keras.utils.set_random_seed(seed)
+
+
+def plot_style() -> None:
+    """A quiet, print-friendly figure style shared by all chapters."""
+    import matplotlib
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "figure.figsize": (6.4, 3.6),
+            "axes.titlesize": "medium",
+            # Keep fonts embedded as text in PDF exports.
+            "pdf.fonttype": 42,
+        }
+    )
+
+
+def table_style() -> None:
+    """pandas display options: tables narrow enough for a PDF page, 4 significant digits."""
+    import pandas as pd
+
+    pd.set_option("display.width", 88)
+    pd.set_option("display.max_columns", 12)
+    pd.set_option("display.precision", 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionReport:
+    """What a chapter runs on. Printed as the first output of every notebook.
+
+    ``str()`` holds what is the same on every machine (data, weights, seed, policy);
+    :attr:`machine` holds what is not (devices, versions).
+    """
+
+    chapter: str
+    dataset: str
+    weights: str
+    seed: int
+    policy: str
+    devices: tuple[str, ...]
+    versions: dict
+
+    def __str__(self) -> str:
+        return "\n".join(
+            [
+                f"chapter : {self.chapter}",
+                f"dataset : {self.dataset}",
+                f"weights : {self.weights}",
+                f"seed    : {self.seed}",
+                f"policy  : {self.policy}",
+            ]
+        )
+
+    @property
+    def machine(self) -> str:
+        """Devices and library versions: true of this run, different on another machine."""
+        versions = ", ".join(f"{k} {v}" for k, v in self.versions.items())
+        return f"devices : {', '.join(self.devices)}\nversions: {versions}"
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython display hook
+        printer.text(str(self))
+
+
+def setup(
+    chapter: str,
+    *,
+    dataset: str = "none",
+    weights: str = "none",
+    seed: int = DEFAULT_SEED,
+    style: bool = True,
+) -> SessionReport:
+    """Prepare a chapter: quiet TensorFlow, seeds, plot style. Returns what it ran on.
+
+    ``dataset`` and ``weights`` are the chapter's own words for what it uses; they are
+    echoed so that every notebook states which data and weights produced its numbers.
+    """
+    tf, keras = import_tensorflow()
+    seed_everything(seed)
+    if style:
+        plot_style()
+        table_style()
+    import numpy as np
+
+    devices = tuple(f"{d.device_type}:{d.name.rsplit(':', 1)[-1]}" for d in tf.config.list_logical_devices())
+    versions = {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+    return SessionReport(
+        chapter=chapter,
+        dataset=dataset,
+        weights=weights,
+        seed=seed,
+        policy=keras.config.dtype_policy().name,
+        devices=devices,
+        versions=versions,
+    )

@@ -1,0 +1,208 @@
+"""Execute the chapter notebooks and export them: HTML, one PDF per chapter, the whole report.
+
+Chapter order comes from the Jupyter Book table of contents (``notebooks/_toc.yml``),
+so the book and the PDF never disagree. Everything is written under the build folder
+(``build/`` by default); the committed notebooks are only rewritten on request
+(:func:`execute_in_place`).
+
+PDF export goes through nbconvert's LaTeX exporter, which needs ``xelatex`` and
+``pandoc``. Where they are missing the report still executes the notebooks and
+writes HTML, and says exactly what to install.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from . import atomic, paths
+
+TEMPLATES_DIR = paths.PACKAGE_DIR / "templates"
+PDF_TOOLS = ("xelatex", "pandoc")
+PDF_INSTALL_HINT = (
+    "apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
+    "texlive-plain-generic lmodern pandoc   (Debian/Ubuntu; on conda: see environment.yml)"
+)
+REPORT_TITLE = "Convolutional Networks"
+REPORT_SUBTITLE = "Homework 4, answered and checked by code (fercourse)"
+
+
+def chapters(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
+    """The chapter notebooks in book order, as listed in ``_toc.yml``.
+
+    Raises ``FileNotFoundError`` naming the toc entry whose notebook is missing.
+    """
+    import yaml
+
+    toc_path = notebooks_dir / "_toc.yml"
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    entries = [entry["file"] for part in toc.get("parts", [toc]) for entry in part.get("chapters", [])]
+    found = []
+    for entry in entries:
+        path = notebooks_dir / f"{entry}.ipynb"
+        if not path.exists():
+            raise FileNotFoundError(f"{paths.display_path(toc_path)} lists {entry!r}, but {path.name} does not exist")
+        found.append(path)
+    return found
+
+
+def missing_pdf_tools() -> list[str]:
+    """The PDF tool-chain programs not found on PATH (empty when PDF export can run)."""
+    return [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
+
+
+def execute(notebook: Path, timeout: int = 3600):
+    """Run every cell of ``notebook`` in a fresh kernel, in its own folder; return the executed node."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    client.execute()
+    return nb
+
+
+def write_notebook(nb, path: Path) -> Path:
+    """Save a notebook node atomically."""
+    import nbformat
+
+    return atomic.write_text(path, nbformat.writes(nb))
+
+
+def export_html(nb, path: Path) -> Path:
+    """Write ``nb`` as a standalone HTML page (math via MathJax, figures inline)."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return atomic.write_text(path, body)
+
+
+def _title_of(nb, fallback: str) -> str:
+    """The first Markdown heading of the notebook, without its leading #'s."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return fallback
+
+
+def export_pdf(nb, path: Path, *, book: bool = False) -> Path:
+    """Write ``nb`` as a PDF through LaTeX (xelatex).
+
+    ``book=True`` uses the report layout: title page, table of contents, and every
+    top-level heading as a chapter.
+    """
+    from nbconvert import PDFExporter
+
+    if book:
+        exporter = PDFExporter(template_name="latex", template_file="fercourse_report.tex.j2",
+                               extra_template_paths=[str(TEMPLATES_DIR)])
+    else:
+        exporter = PDFExporter(template_name="latex")
+    data, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+    return atomic.write_bytes(path, data)
+
+
+def combine(notebooks: list, *, title_lines: list[str] | None = None):
+    """One notebook holding every chapter in order, with the report's title metadata."""
+    import nbformat
+
+    book = nbformat.v4.new_notebook()
+    book.metadata.update(notebooks[0].metadata)
+    for nb in notebooks:
+        book.cells.extend(nb.cells)
+    book.metadata["title"] = REPORT_TITLE
+    book.metadata["subtitle"] = REPORT_SUBTITLE
+    book.metadata["title_lines"] = list(title_lines or [])
+    book.metadata["date"] = _dt.date.today().isoformat()
+    return book
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(paths.REPO_ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@dataclasses.dataclass
+class ReportResult:
+    """What :func:`build_report` wrote, and how long each step took (seconds)."""
+
+    executed: list[Path] = dataclasses.field(default_factory=list)
+    html: list[Path] = dataclasses.field(default_factory=list)
+    pdfs: list[Path] = dataclasses.field(default_factory=list)
+    report_pdf: Path | None = None
+    missing_tools: list[str] = dataclasses.field(default_factory=list)
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def build_report(
+    *,
+    select: list[str] | None = None,
+    run: bool = True,
+    pdf: bool = True,
+    build: Path | None = None,
+    log=print,
+) -> ReportResult:
+    """Execute (``run``) and export the chapters into ``build`` (default: the build folder).
+
+    ``select`` keeps only chapters whose file name starts with one of the given
+    prefixes (e.g. ``["q3"]``). Layout of the output::
+
+        build/executed/<chapter>.ipynb   build/html/<chapter>.html
+        build/pdf/<chapter>.pdf          build/report.pdf
+    """
+    import nbformat
+
+    build = Path(build) if build is not None else paths.build_dir()
+    selected = [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
+    if not selected:
+        raise ValueError(f"no chapter matches {select}; chapters are {[p.stem for p in chapters()]}")
+    result = ReportResult(missing_tools=missing_pdf_tools() if pdf else [])
+    executed_nbs = []
+    for notebook in selected:
+        start = time.perf_counter()
+        if run:
+            log(f"executing {notebook.name} ...")
+            nb = execute(notebook)
+        else:
+            nb = nbformat.read(notebook, as_version=4)
+        result.seconds[f"execute {notebook.stem}"] = time.perf_counter() - start
+        executed_nbs.append(nb)
+        result.executed.append(write_notebook(nb, build / "executed" / notebook.name))
+        result.html.append(export_html(nb, build / "html" / f"{notebook.stem}.html"))
+    if pdf and not result.missing_tools:
+        for notebook, nb in zip(selected, executed_nbs):
+            start = time.perf_counter()
+            nb.metadata["title"] = _title_of(nb, notebook.stem)
+            result.pdfs.append(export_pdf(nb, build / "pdf" / f"{notebook.stem}.pdf"))
+            result.seconds[f"pdf {notebook.stem}"] = time.perf_counter() - start
+        start = time.perf_counter()
+        lines = [f"Chapters: {', '.join(p.stem for p in selected)}", f"Built from revision {_git_revision()}"]
+        book = combine(executed_nbs, title_lines=lines)
+        result.report_pdf = export_pdf(book, build / "report.pdf", book=True)
+        result.seconds["pdf report"] = time.perf_counter() - start
+    return result
+
+
+def execute_in_place(select: list[str] | None = None, log=print) -> list[Path]:
+    """Re-execute the committed chapter notebooks and save them over themselves.
+
+    This is the one command that rewrites tracked files: use it after changing a
+    chapter, so that the committed outputs (which nbval compares) are fresh.
+    """
+    done = []
+    for notebook in chapters():
+        if select and not any(notebook.stem.startswith(s) for s in select):
+            continue
+        log(f"executing {notebook.name} in place ...")
+        done.append(write_notebook(execute(notebook), notebook))
+    return done

@@ -1,0 +1,41 @@
+"""The nbval set-up compares what it should: round-off is sanitised, real numbers are not."""
+import subprocess
+import sys
+
+import nbformat
+
+from fercourse import paths
+
+SANITIZE = paths.NOTEBOOKS_DIR / "nbval_sanitize.cfg"
+
+
+def _notebook(path, cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for i, (source, stored) in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=i)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+
+
+def _nbval(path):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE),
+         "-p", "no:cacheprovider", "-q", "-o", "addopts=", str(path)],
+        capture_output=True, text=True, timeout=300, cwd=path.parent)
+
+
+def test_round_off_differences_pass_but_changed_counts_fail(tmp_path):
+    ok = tmp_path / "ok.ipynb"
+    _notebook(ok, [("print(f'{7.4014e-16:.4e}')", "2.2204e-16\n"), ("print(7904)", "7904\n")])
+    assert _nbval(ok).returncode == 0
+
+    bad = tmp_path / "bad.ipynb"
+    _notebook(bad, [("print(7904)", "7905\n")])
+    done = _nbval(bad)
+    assert done.returncode != 0 and "7905" in done.stdout
+
+    tolerance = tmp_path / "tolerance.ipynb"  # 1e-06 is not round-off: compared
+    _notebook(tolerance, [("print(f'{1e-6:.4e}')", "1.0000e-05\n")])
+    assert _nbval(tolerance).returncode != 0

@@ -47,6 +47,21 @@ def test_committed_notebooks_are_executed_clean_and_portable(notebook):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_code_and_text_outputs_fit_a_pdf_page(notebook):
+    """LaTeX does not wrap verbatim lines: longer ones run off the page of the report."""
+    nb = nbformat.read(notebook, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        long_code = [line for line in cell.source.splitlines() if len(line) > 88]
+        assert not long_code, f"cell {index}: code lines over 88 characters: {long_code}"
+        for output in cell.outputs:
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            long_out = [line for line in text.splitlines() if len(line) > 96]
+            assert not long_out, f"cell {index}: output lines over 96 characters: {long_out}"
+
+
 def test_combine_keeps_every_cell_in_order():
     nbs = [nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# c{i}")]) for i in range(3)]
     book = report.combine(nbs, title_lines=["a line"])

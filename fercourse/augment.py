@@ -1,0 +1,56 @@
+"""Augmentation for faces: Keras preprocessing layers on the fly, and an explicit offline expansion.
+
+Chosen for faces (the Q5 chapter explains why): horizontal flips (faces are nearly
+symmetric and expressions are not left/right specific -- though contempt is one-sided,
+its mirror is still contempt), small rotations, zooms and shifts (head pose and
+framing vary), contrast and brightness (lighting). No vertical flips: an upside-down
+face is not a pose the model will meet, and it swaps the roles of brows and mouth.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Rotation factor is a fraction of a full turn: 0.04 * 360 = +-14.4 degrees.
+DEFAULTS = {"rotation": 0.04, "zoom": 0.1, "translation": 0.08, "contrast": 0.25, "brightness": 0.15}
+
+
+def augmentation_layers(seed: int = 0, **overrides):
+    """A ``keras.Sequential`` of random layers for batches of images in [0, 1] (B, S, S, 3).
+
+    Every layer keeps values inside [0, 1] (contrast and brightness clip to that range;
+    geometric layers interpolate between existing values).
+    """
+    from .env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown augmentation setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **overrides}
+    layers = keras.layers
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(cfg["rotation"], fill_mode="reflect", seed=seed + 1),
+        layers.RandomZoom(cfg["zoom"], fill_mode="reflect", seed=seed + 2),
+        layers.RandomTranslation(cfg["translation"], cfg["translation"], fill_mode="reflect", seed=seed + 3),
+        layers.RandomContrast(cfg["contrast"], value_range=(0.0, 1.0), seed=seed + 4),
+        layers.RandomBrightness(cfg["brightness"], value_range=(0.0, 1.0), seed=seed + 5),
+    ], name="face_augmentation")
+
+
+def expand_offline(images: np.ndarray, labels: np.ndarray, factor: int, seed: int = 0,
+                   batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The originals plus ``factor - 1`` augmented copies of each: ``factor * N`` samples.
+
+    ``images`` (N, S, S, 3) uint8 or float in [0, 1]; returns float32 images in [0, 1]
+    and the matching labels, in memory (nothing is written to the data folder).
+    """
+    if not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
+    base = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    augment = augmentation_layers(seed)
+    copies = [base]
+    for _ in range(factor - 1):
+        out = [np.asarray(augment(base[i : i + batch_size], training=True)) for i in range(0, len(base), batch_size)]
+        copies.append(np.concatenate(out) if out else base[:0])
+    return np.concatenate(copies), np.tile(np.asarray(labels), factor)

@@ -42,15 +42,33 @@ def expand_offline(images: np.ndarray, labels: np.ndarray, factor: int, seed: in
                    batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """The originals plus ``factor - 1`` augmented copies of each: ``factor * N`` samples.
 
-    ``images`` (N, S, S, 3) uint8 or float in [0, 1]; returns float32 images in [0, 1]
-    and the matching labels, in memory (nothing is written to the data folder).
+    ``images`` (N, S, S, 3): uint8 in, uint8 out (4x less memory than float32); float
+    in [0, 1] in, float32 out. Returns (images, labels) in memory; nothing is written
+    to the data folder.
     """
     if not isinstance(factor, int) or factor < 1:
         raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
-    base = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    as_uint8 = images.dtype == np.uint8
     augment = augmentation_layers(seed)
-    copies = [base]
+    copies = [np.asarray(images) if as_uint8 else np.asarray(images, np.float32)]
     for _ in range(factor - 1):
-        out = [np.asarray(augment(base[i : i + batch_size], training=True)) for i in range(0, len(base), batch_size)]
-        copies.append(np.concatenate(out) if out else base[:0])
+        out = []
+        for i in range(0, len(images), batch_size):
+            batch = np.asarray(images[i : i + batch_size], np.float32)
+            batch = batch / 255.0 if as_uint8 else batch
+            augmented = np.asarray(augment(batch, training=True))
+            out.append(np.rint(augmented * 255.0).astype(np.uint8) if as_uint8 else augmented)
+        copies.append(np.concatenate(out) if out else copies[0][:0])
     return np.concatenate(copies), np.tile(np.asarray(labels), factor)
+
+
+def count_table(labels_before: np.ndarray, labels_after: np.ndarray, classes):
+    """Samples per class before and after expansion, with totals (pandas DataFrame)."""
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "before": [int(np.sum(labels_before == i)) for i in range(len(classes))],
+        "after": [int(np.sum(labels_after == i)) for i in range(len(classes))],
+    }, index=list(classes))
+    table.loc["total"] = table.sum()
+    return table

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import random
 import sys
+import textwrap
 from pathlib import Path
 from typing import Iterator
 
@@ -120,15 +121,11 @@ class SessionReport:
     versions: dict
 
     def __str__(self) -> str:
-        return "\n".join(
-            [
-                f"chapter : {self.chapter}",
-                f"dataset : {self.dataset}",
-                f"weights : {self.weights}",
-                f"seed    : {self.seed}",
-                f"policy  : {self.policy}",
-            ]
-        )
+        # Wrapped to 88 columns: the report prints outputs verbatim and LaTeX does not wrap them.
+        fields = [("chapter", self.chapter), ("dataset", self.dataset), ("weights", self.weights),
+                  ("seed", self.seed), ("policy", self.policy)]
+        return "\n".join(textwrap.fill(f"{name:<8}: {value}", 88, subsequent_indent=" " * 10)
+                         for name, value in fields)
 
     @property
     def machine(self) -> str:

@@ -80,9 +80,9 @@ class GeneratedDataset:
 
     @property
     def description(self) -> str:
-        return (f"built-in generated expression images (seed {self.seed}; 8 classes x "
-                f"{self.train_per_class} train / {self.validation_per_class} validation; "
-                f"{self.image_size} px) - NOT AffectNet: figures on it are not AffectNet results")
+        return (f"built-in generated faces, NOT AffectNet (seed {self.seed}; 8 classes x "
+                f"{self.train_per_class} train / {self.validation_per_class} validation; {self.image_size} px): "
+                f"numbers on it are not AffectNet results")
 
 
 def _write_sample(root: Path, seed: int, split: str, class_index: int, index: int, image_size: int) -> str:

@@ -1,0 +1,52 @@
+"""The lightweight VGG of Hewitt & Gunes, "CNN-based Facial Affect Analysis on Mobile Devices"
+(arXiv:1807.08775), exactly as the table of Q5.3 gives it.
+
+Input 128x128x3; five blocks of two 3x3 convolutions (16, 32, 64, 128, 128 filters,
+"same" padding, ReLU) each followed by 2x2 max-pooling; flatten (4*4*128 = 2048);
+two Dense(1024, ReLU); Dense(8, softmax) for the classes or Dense(2, linear) for
+valence/arousal. The plain form has 3,744,664 parameters with 8 classes.
+
+``batch_norm=True`` gives the authors' published variant: batch normalisation after
+each conv pair and each hidden dense layer, and dropout before the dense layers.
+"""
+from __future__ import annotations
+
+FILTERS = (16, 32, 64, 128, 128)
+
+
+def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm: bool = False,
+              dropout: float = 0.0, input_size: int = 128, name: str | None = None):
+    """Build the light VGG. Input (B, S, S, 3) in [0, 1]; output (B, num_outputs).
+
+    ``task="classification"``: softmax over ``num_outputs`` classes (float32 output layer,
+    also under a mixed-precision policy). ``task="regression"``: linear outputs
+    (valence, arousal). The last conv block is named ``block5_conv2`` (for CAM).
+    """
+    from ..env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    layers = keras.layers
+    x = inputs = keras.Input((input_size, input_size, 3), name="image")
+    for b, filters in enumerate(FILTERS, start=1):
+        for c in (1, 2):
+            x = layers.Conv2D(filters, 3, padding="same", activation=None if batch_norm else "relu",
+                              name=f"block{b}_conv{c}")(x)
+            if batch_norm:
+                if c == 2:
+                    x = layers.BatchNormalization(name=f"block{b}_bn")(x)
+                x = layers.Activation("relu", name=f"block{b}_relu{c}")(x)
+        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for d in (1, 2):
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout{d}")(x)
+        x = layers.Dense(1024, activation=None if batch_norm else "relu", name=f"fc{d}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"fc{d}_bn")(x)
+            x = layers.Activation("relu", name=f"fc{d}_relu")(x)
+    activation = "softmax" if task == "classification" else None
+    outputs = layers.Dense(num_outputs, activation=activation, dtype="float32", name="predictions")(x)
+    variant = "bn" if batch_norm else "plain"
+    return keras.Model(inputs, outputs, name=name or f"light_vgg_{variant}")

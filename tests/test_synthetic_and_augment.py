@@ -1,0 +1,132 @@
+import hashlib
+
+import numpy as np
+import pytest
+
+from fercourse.augment import DEFAULTS, augmentation_layers, count_table, expand_offline
+from fercourse.data import load_dataset
+from fercourse.data.classes import AFFECTNET_CLASSES
+from fercourse.synthetic import compose_sample, ensure_dataset, load_masks, write_dataset
+from fercourse.synthetic.expressions import PROTOTYPES, REGION_BITS, sample_expression
+from fercourse.synthetic.generate import sample_rng
+
+
+def _tree_digest(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_generator_is_deterministic_for_a_seed(tmp_path):
+    write_dataset(tmp_path / "a", seed=3, train_per_class=2, validation_per_class=1, image_size=64)
+    write_dataset(tmp_path / "b", seed=3, train_per_class=2, validation_per_class=1, image_size=64)
+    write_dataset(tmp_path / "c", seed=4, train_per_class=2, validation_per_class=1, image_size=64)
+    a, b, c = (_tree_digest(tmp_path / x) for x in "abc")
+    assert a == b
+    assert a.keys() == c.keys() and a != c
+    assert len([k for k in a if k.endswith(".jpg")]) == 8 * 3
+
+
+def test_one_sample_can_be_regenerated_alone():
+    first = compose_sample("fear", sample_rng(0, "train", 4, 17))
+    again = compose_sample("fear", sample_rng(0, "train", 4, 17))
+    np.testing.assert_array_equal(first["image"], again["image"])
+    np.testing.assert_array_equal(first["mask"], again["mask"])
+    other = compose_sample("fear", sample_rng(0, "train", 4, 18))
+    assert not np.array_equal(first["image"], other["image"])
+
+
+@pytest.mark.parametrize("cls", AFFECTNET_CLASSES)
+def test_samples_have_image_mask_and_valence_arousal(cls):
+    sample = compose_sample(cls, np.random.default_rng(1), size=128)
+    assert sample["image"].shape == (128, 128, 3) and sample["image"].dtype == np.uint8
+    assert sample["mask"].shape == (128, 128)
+    assert set(np.unique(sample["mask"])) <= set(range(16))
+    assert -1 <= sample["va"][0] <= 1 and -1 <= sample["va"][1] <= 1
+    assert sample["image"].std() > 10  # not a blank frame
+
+
+def test_masks_mark_the_regions_each_class_moves():
+    rng = np.random.default_rng(0)
+    seen = {cls: 0 for cls in AFFECTNET_CLASSES}
+    for cls in AFFECTNET_CLASSES:
+        for _ in range(6):
+            mask = compose_sample(cls, rng)["mask"]
+            seen[cls] |= int(np.bitwise_or.reduce(mask.ravel()))
+    assert seen["happy"] & REGION_BITS["mouth"] and seen["happy"] & REGION_BITS["eyes"]
+    assert seen["disgust"] & REGION_BITS["nose"]
+    assert seen["surprise"] & REGION_BITS["brows"]
+    assert not seen["contempt"] & REGION_BITS["brows"]  # contempt is one mouth corner
+
+
+def test_expression_intensity_and_prototypes():
+    rng = np.random.default_rng(0)
+    happy = [sample_expression("happy", rng) for _ in range(200)]
+    intensities = np.array([h["intensity"] for h in happy])
+    assert 0.2 <= intensities.min() and intensities.max() <= 1.0
+    smile = np.array([h["aus"]["AU12"] for h in happy])
+    assert np.corrcoef(intensities, smile)[0, 1] > 0.9  # stronger expression, stronger smile
+    assert sample_expression("neutral", rng)["intensity"] == 0.0
+    assert set(PROTOTYPES) == set(AFFECTNET_CLASSES)
+    with pytest.raises(ValueError, match="unknown class"):
+        sample_expression("bored", rng)
+
+
+def test_generated_set_loads_through_the_real_loader_with_masks(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    info = ensure_dataset(seed=1, train_per_class=3, validation_per_class=2)
+    assert ensure_dataset(seed=1, train_per_class=3, validation_per_class=2).root == info.root  # cached
+    data = load_dataset(info.root, log=lambda *a: None)
+    assert data.classes == AFFECTNET_CLASSES and len(data["train"]) == 24 and len(data["validation"]) == 16
+    assert not np.isnan(data["train"].valence_arousal).any()
+    assert data.report.skipped == []
+    with pytest.raises(ValueError, match="only for the built-in"):
+        load_masks(data, "train")  # loaded by path, so not marked as generated
+    from fercourse.data import resolve_data_root
+
+    monkeypatch.chdir(tmp_path)
+    generated = load_dataset(resolve_data_root(log=lambda *a: None, seed=1, train_per_class=3,
+                                               validation_per_class=2), log=lambda *a: None)
+    masks = load_masks(generated, "validation")
+    assert masks.shape == (16, 128, 128) and masks.any(axis=(1, 2)).all()
+
+
+def test_ensure_dataset_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="train_per_class"):
+        ensure_dataset(train_per_class=0)
+
+
+def test_augmentation_keeps_shape_and_range(tf_keras):
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(0, 1, (8, 64, 64, 3)).astype("float32")
+    batch[0] = 1.0
+    batch[1] = 0.0
+    out = np.asarray(augmentation_layers(seed=1)(batch, training=True))
+    assert out.shape == batch.shape
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert not np.allclose(out, batch)
+    same = np.asarray(augmentation_layers(seed=1)(batch, training=False))
+    np.testing.assert_array_equal(same, batch)  # inference: identity
+
+
+def test_augmentation_flips_only_horizontally(tf_keras):
+    layers = augmentation_layers().layers
+    flips = [layer for layer in layers if type(layer).__name__ == "RandomFlip"]
+    assert len(flips) == 1 and flips[0].mode == "horizontal"
+    with pytest.raises(ValueError, match="unknown augmentation setting"):
+        augmentation_layers(vertical_flip=True)
+    assert set(DEFAULTS) == {"rotation", "zoom", "translation", "contrast", "brightness"}
+
+
+def test_offline_expansion_counts(tf_keras):
+    images = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(10) % 3
+    x, y = expand_offline(images, labels, factor=3)
+    assert x.shape == (30, 32, 32, 3) and x.dtype == np.uint8 and y.tolist() == labels.tolist() * 3
+    np.testing.assert_array_equal(x[:10], images)  # originals first, unchanged
+    assert not np.array_equal(x[10:20], images)
+    xf, _ = expand_offline(images / 255.0, labels, factor=2)
+    assert xf.dtype == np.float32 and 0 <= xf.min() and xf.max() <= 1
+    table = count_table(labels, y, ["a", "b", "c"])
+    assert table["before"].tolist() == [4, 3, 3, 10] and table["after"].tolist() == [12, 9, 9, 30]
+    with pytest.raises(ValueError, match="factor"):
+        expand_offline(images, labels, factor=0)

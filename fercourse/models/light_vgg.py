@@ -8,6 +8,9 @@ valence/arousal. The plain form has 3,744,664 parameters with 8 classes.
 
 ``batch_norm=True`` gives the authors' published variant: batch normalisation after
 each conv pair and each hidden dense layer, and dropout before the dense layers.
+
+Weights start from He initialisation (right for ReLU): with Keras' default Glorot
+initialisation the plain ten-conv stack stayed at chance level for 7 epochs here.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
     for b, filters in enumerate(FILTERS, start=1):
         for c in (1, 2):
             x = layers.Conv2D(filters, 3, padding="same", activation=None if batch_norm else "relu",
-                              name=f"block{b}_conv{c}")(x)
+                              kernel_initializer="he_normal", name=f"block{b}_conv{c}")(x)
             if batch_norm:
                 if c == 2:
                     x = layers.BatchNormalization(name=f"block{b}_bn")(x)
@@ -42,7 +45,8 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
     for d in (1, 2):
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout{d}")(x)
-        x = layers.Dense(1024, activation=None if batch_norm else "relu", name=f"fc{d}")(x)
+        x = layers.Dense(1024, activation=None if batch_norm else "relu", kernel_initializer="he_normal",
+                         name=f"fc{d}")(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"fc{d}_bn")(x)
             x = layers.Activation("relu", name=f"fc{d}_relu")(x)

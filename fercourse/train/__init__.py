@@ -1,0 +1,6 @@
+"""Training: numeric policy, fit loop with callbacks, model store, cached features, recipes."""
+from .fit import TrainConfig, TrainResult, get_strategy, train
+from .policy import apply_policy, choose_policy
+from .store import ModelStore
+
+__all__ = ["ModelStore", "TrainConfig", "TrainResult", "apply_policy", "choose_policy", "get_strategy", "train"]

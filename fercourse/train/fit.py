@@ -1,0 +1,151 @@
+"""Training through Keras ``fit``, with the callbacks a long run needs, and the model store.
+
+``train()`` returns stored weights when the same training was done before (same model,
+hyper-parameters, data, weights source, seed and policy), and otherwise trains with:
+
+* ``EarlyStopping`` on validation loss (best weights restored),
+* ``ReduceLROnPlateau`` on validation loss,
+* ``BackupAndRestore``: a run killed mid-way resumes at the last finished epoch,
+* a best-weights checkpoint and a JSON history written after every epoch,
+
+under a ``tf.distribute`` strategy (the default one, or ``MirroredStrategy`` across the
+devices TensorFlow sees -- how a user with several GPUs scales up).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+from ..env import import_tensorflow
+from .store import ModelStore, StoreEntry
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (all part of the model-store key)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    patience: int = 4
+    lr_patience: int = 2
+    lr_factor: float = 0.5
+    augment: bool = True
+    class_weights: bool = False  # balanced class weights (the light VGG authors' choice)
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A trained model, its per-epoch history, and where it came from."""
+
+    model: object
+    history: list[dict]
+    entry: StoreEntry
+    from_store: bool
+    seconds: float
+    policy: str
+
+    def curves(self) -> dict[str, list[float]]:
+        """History as ``{"loss": [...], "val_loss": [...], ...}`` in epoch order."""
+        keys = [k for k in (self.history[0] if self.history else {}) if k != "epoch"]
+        return {k: [record[k] for record in self.history] for k in keys}
+
+
+def get_strategy(kind: str = "default"):
+    """``"default"``: the current strategy; ``"mirrored"``: MirroredStrategy over all GPUs, or all
+    logical CPUs when there is no GPU (``FERCOURSE_LOGICAL_CPUS`` splits the CPU)."""
+    tf, _ = import_tensorflow()
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    raise ValueError(f"strategy must be 'default' or 'mirrored', got {kind!r}")
+
+
+def _history_callback(entry: StoreEntry):
+    """Append each epoch's logs to ``history.json`` (replacing a redone epoch after a resume)."""
+    _, keras = import_tensorflow()
+
+    class JsonHistory(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            records = [r for r in entry.history() if r["epoch"] < epoch]
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()},
+                   "learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr)}
+            entry.save_history(records + [row])
+
+    return JsonHistory()
+
+
+def balanced_class_weights(labels, num_classes: int) -> dict[int, float]:
+    """scikit-learn's 'balanced' weights: n_samples / (n_classes * count_c)."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    weights = compute_class_weight("balanced", classes=present, y=labels)
+    out = {int(c): 1.0 for c in range(num_classes)}
+    out.update({int(c): float(w) for c, w in zip(present, weights)})
+    return out
+
+
+def train(
+    name: str,
+    build: Callable[[], object],
+    train_data,
+    val_data,
+    config: TrainConfig,
+    *,
+    data_fingerprint: str,
+    weights_source: str = "none",
+    store: ModelStore | None = None,
+    force: bool = False,
+    strategy=None,
+    class_weight: dict | None = None,
+    loss: str = "sparse_categorical_crossentropy",
+    metrics=("accuracy",),
+    extra_callbacks=(),
+    verbose="auto",
+) -> TrainResult:
+    """Train ``build()`` on ``train_data`` (a tf.data.Dataset of batches), or load it from the store.
+
+    ``build`` must create a fresh, uncompiled model (it is called inside the strategy's
+    scope). ``force=True`` trains again even when a stored result exists.
+    """
+    tf, keras = import_tensorflow()
+    policy = keras.config.dtype_policy().name
+    store = store or ModelStore()
+    entry = store.entry(name, config=dataclasses.asdict(config), data=data_fingerprint,
+                        weights=weights_source, policy=policy, loss=loss)
+    strategy = strategy or get_strategy("default")
+    start = time.perf_counter()
+    with strategy.scope():
+        model = build()
+        if entry.complete() and not force:
+            entry.load_into(model)
+            return TrainResult(model, entry.history(), entry, True, time.perf_counter() - start, policy)
+        if force:
+            entry.clear()
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=list(metrics))
+    entry.folder.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        _history_callback(entry),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience),
+        keras.callbacks.ModelCheckpoint(str(entry.best_path), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.BackupAndRestore(str(entry.backup_dir), delete_checkpoint=True),
+        *extra_callbacks,
+    ]
+    keras.utils.set_random_seed(config.seed)
+    model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
+              class_weight=class_weight, verbose=verbose)
+    if entry.best_path.exists():  # also right after a resume, when EarlyStopping lost its memory
+        model.load_weights(entry.best_path)
+    seconds = time.perf_counter() - start
+    entry.save(model, {"seconds": seconds, "policy": policy, "epochs_run": len(entry.history())})
+    return TrainResult(model, entry.history(), entry, False, seconds, policy)

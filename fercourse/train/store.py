@@ -1,0 +1,101 @@
+"""The model store: trained weights and histories, keyed by everything that produced them.
+
+Key = (model name, hyper-parameters, data fingerprint, weights source, seed, policy). A
+notebook that asks for the same training again gets the stored weights in a second;
+change any ingredient and it trains anew. Files per entry, under
+``<cache>/models/<name>-<key>/``:
+
+    model.weights.h5   final weights (best validation loss)
+    history.json       one record per epoch (written as training goes)
+    meta.json          the key's ingredients, timings, ``complete: true`` when done
+    best.weights.h5    best-so-far checkpoint      backup/   BackupAndRestore state
+
+Only weights are stored (no pickled objects, no serialized code): a model is rebuilt
+from its builder and the weights are loaded into it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from .. import atomic, paths
+
+
+def _key(ingredients: dict) -> str:
+    return hashlib.sha256(json.dumps(ingredients, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreEntry:
+    """One stored training run."""
+
+    folder: Path
+    ingredients: dict
+
+    @property
+    def weights_path(self) -> Path:
+        return self.folder / "model.weights.h5"
+
+    @property
+    def best_path(self) -> Path:
+        return self.folder / "best.weights.h5"
+
+    @property
+    def history_path(self) -> Path:
+        return self.folder / "history.json"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.folder / "meta.json"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.folder / "backup"
+
+    def complete(self) -> bool:
+        if not (self.meta_path.exists() and self.weights_path.exists()):
+            return False
+        return bool(json.loads(self.meta_path.read_text()).get("complete"))
+
+    def history(self) -> list[dict]:
+        """Per-epoch records ``{"epoch": i, "loss": ..., "val_loss": ...}`` (empty if none)."""
+        if not self.history_path.exists():
+            return []
+        return json.loads(self.history_path.read_text())
+
+    def meta(self) -> dict:
+        return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+
+    def save_history(self, records: list[dict]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(self.history_path, json.dumps(records, indent=1))
+
+    def save(self, model, meta: dict) -> None:
+        """Store the final weights, then mark the entry complete (in that order)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / ".model.tmp.weights.h5"
+        model.save_weights(tmp)
+        tmp.replace(self.weights_path)
+        atomic.write_text(self.meta_path, json.dumps({**meta, "ingredients": self.ingredients,
+                                                      "complete": True}, indent=1, default=str))
+
+    def load_into(self, model) -> None:
+        model.load_weights(self.weights_path)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class ModelStore:
+    """Stored training runs under ``root`` (default ``<cache>/models``)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else paths.cache_dir() / "models"
+
+    def entry(self, name: str, **ingredients) -> StoreEntry:
+        """The entry for ``name`` trained with these ingredients (it may not exist yet)."""
+        ingredients = {"name": name, **ingredients}
+        return StoreEntry(self.root / f"{name}-{_key(ingredients)}", ingredients)

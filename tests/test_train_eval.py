@@ -1,0 +1,242 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fercourse.evaluate import ClassificationReport, ConfusionDisplay, HistoryDisplay, RocDisplay
+from fercourse.train import ModelStore, TrainConfig, train
+from fercourse.train import policy as policy_module
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path / "cache"))
+
+
+# --- models ----------------------------------------------------------------------------
+
+def test_light_vgg_parameter_counts(tf_keras):
+    from fercourse.models import light_vgg
+
+    plain = light_vgg(8)
+    assert plain.count_params() == 3_744_664
+    assert plain.get_layer("flatten").output.shape[-1] == 2048
+    assert [plain.get_layer(f"block{b}_conv2").output.shape[-1] for b in range(1, 6)] == [16, 32, 64, 128, 128]
+    assert light_vgg(2, task="regression").count_params() == 3_744_664 - 6 * 1025
+    bn = light_vgg(8, batch_norm=True, dropout=0.5)
+    assert bn.count_params() == 3_744_664 + 4 * (16 + 32 + 64 + 128 + 128) + 4 * 2048
+    with pytest.raises(ValueError, match="task must be"):
+        light_vgg(8, task="ranking")
+
+
+def test_vgg16_transfer_uses_the_bundled_fallback_and_says_so(tf_keras, monkeypatch):
+    from fercourse import pretrained
+    from fercourse.models.vgg16_transfer import vgg16_transfer
+
+    monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)  # offline, as here
+    model, backbone, head, info = vgg16_transfer(8, weights="auto", log=lambda *a: None)
+    assert info.source == "hed-bsds500" and info.pretrained and "not ImageNet's own" in info.description
+    assert not backbone.trainable and head.count_params() == 8192 * 256 + 256 + 256 * 8 + 8
+    bundled = pretrained.read_hed_kernels(pretrained.hed_weights_file())
+    assert len(bundled) == 13
+    fresh, _ = pretrained.vgg16_backbone(weights="random")
+    for name, (kernel, bias) in bundled.items():
+        loaded = backbone.get_layer(name).get_weights()
+        np.testing.assert_array_equal(loaded[0], kernel)  # exactly the package's numbers
+        np.testing.assert_array_equal(loaded[1], bias)
+        assert not np.allclose(fresh.get_layer(name).get_weights()[0], kernel)  # not a random init
+    x = np.random.default_rng(0).uniform(0, 1, (2, 128, 128, 3)).astype("float32")
+    proba = np.asarray(model(x))
+    assert proba.shape == (2, 8) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_pretrained_never_falls_back_to_random_silently(tf_keras, monkeypatch, tmp_path):
+    from fercourse import pretrained
+
+    monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)
+    monkeypatch.setattr(pretrained, "hed_weights_file", lambda: None)
+    monkeypatch.delenv("FERCOURSE_VGG16_WEIGHTS", raising=False)
+    with pytest.raises(RuntimeError, match="no pretrained VGG16 weights available"):
+        pretrained.vgg16_backbone(weights="auto")
+    _, info = pretrained.vgg16_backbone(weights="random")
+    assert not info.pretrained and "NOT pretrained" in str(info)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        pretrained.vgg16_backbone(weights=tmp_path / "missing.h5")
+    # a user file: save a backbone's weights and load them back through the FERCOURSE_VGG16_WEIGHTS path
+    source, _ = pretrained.vgg16_backbone(weights="random")
+    path = tmp_path / "mine.weights.h5"
+    source.save_weights(path)
+    monkeypatch.setenv("FERCOURSE_VGG16_WEIGHTS", str(path))
+    loaded, info = pretrained.vgg16_backbone(weights="auto")
+    assert info.source == "file" and info.sha256
+    np.testing.assert_array_equal(loaded.get_layer("block1_conv1").get_weights()[0],
+                                  source.get_layer("block1_conv1").get_weights()[0])
+
+
+# --- policy -----------------------------------------------------------------------------
+
+def test_policy_follows_the_hardware(tf_keras, monkeypatch):
+    monkeypatch.delenv("FERCOURSE_POLICY", raising=False)
+    monkeypatch.setattr(policy_module, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    tf, _ = tf_keras
+    if not tf.config.list_logical_devices("GPU"):
+        assert policy_module.choose_policy()[0] == "mixed_bfloat16"
+        monkeypatch.setattr(policy_module, "cpu_flags", lambda: {"avx2", "fma"})
+        name, reason = policy_module.choose_policy()
+        assert name == "float32" and "no native bfloat16" in reason
+    monkeypatch.setenv("FERCOURSE_POLICY", "mixed_bfloat16")
+    assert policy_module.choose_policy() == ("mixed_bfloat16", "set by FERCOURSE_POLICY")
+
+
+# --- evaluation against scikit-learn ------------------------------------------------------
+
+def _known_predictions(seed=0, n=120, classes=4):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    logits = rng.normal(0, 1, (n, classes))
+    logits[np.arange(n), y] += 1.5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y, proba
+
+
+def test_report_numbers_equal_scikit_learn():
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, roc_auc_score
+    from sklearn.preprocessing import label_binarize
+
+    y, proba = _known_predictions()
+    report = ClassificationReport(("a", "b", "c", "d"), y, proba)
+    pred = proba.argmax(axis=1)
+    assert report.accuracy == pytest.approx(accuracy_score(y, pred))
+    assert report.macro_f1 == pytest.approx(f1_score(y, pred, average="macro"))
+    np.testing.assert_allclose(report.per_class()["precision"], precision_score(y, pred, average=None))
+    np.testing.assert_array_equal(report.confusion(), confusion_matrix(y, pred))
+    assert report.macro_auc == pytest.approx(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+    onehot = label_binarize(y, classes=range(4))
+    assert report.roc()["micro"][2] == pytest.approx(roc_auc_score(onehot, proba, average="micro"))
+    for i, name in enumerate("abcd"):
+        assert report.roc()[name][2] == pytest.approx(roc_auc_score(onehot[:, i], proba[:, i]))
+    np.testing.assert_allclose(report.confusion("true").sum(axis=1), 1.0)
+
+
+def test_displays_hold_the_numbers_behind_the_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    y, proba = _known_predictions(1)
+    report = ClassificationReport(("a", "b", "c", "d"), y, proba)
+    roc = RocDisplay.from_report(report).plot()
+    assert roc.aucs["macro"] == pytest.approx(report.macro_auc) and len(roc.ax_.lines) == 7  # 4 + micro/macro + chance
+    cm = ConfusionDisplay.from_report(report).plot()
+    np.testing.assert_array_equal(cm.matrix, report.confusion())
+    np.testing.assert_allclose(cm.normalized, report.confusion("true"))
+    hist = HistoryDisplay.from_history([{"epoch": 0, "loss": 2.0, "val_loss": 2.1, "accuracy": 0.2},
+                                        {"epoch": 1, "loss": 1.5, "val_loss": 1.9, "accuracy": 0.4}]).plot()
+    assert hist.curves["loss"] == [2.0, 1.5] and len(hist.axes_) == 2
+
+
+# --- training, store, resume ----------------------------------------------------------------
+
+def _tiny_task(tf, n=64, seed=0):
+    """Two separable classes of 16x16 images (bright vs dark centre)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n).astype("int32")
+    x = rng.uniform(0, 0.5, (n, 16, 16, 3)).astype("float32")
+    x[y == 1, 5:11, 5:11] += 0.5
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    return ds, x, y
+
+
+def _tiny_model(keras):
+    return keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(2, activation="softmax", dtype="float32")])
+
+
+def test_training_reduces_loss_and_the_store_round_trips(tf_keras, tmp_path):
+    tf, keras = tf_keras
+    ds, x, _ = _tiny_task(tf)
+    store = ModelStore(tmp_path / "store")
+    config = TrainConfig(epochs=6, learning_rate=1e-2, patience=10)
+    first = train("tiny", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store, verbose=0)
+    losses = [r["loss"] for r in first.history]
+    assert not first.from_store and len(losses) == 6 and losses[-1] < losses[0]
+    second = train("tiny", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store, verbose=0)
+    assert second.from_store and second.history == first.history
+    np.testing.assert_allclose(np.asarray(second.model(x)), np.asarray(first.model(x)), rtol=1e-6)
+    other = store.entry("tiny", config={"epochs": 7})
+    assert other.folder != first.entry.folder and not other.complete()
+    assert json.loads(first.entry.meta_path.read_text())["complete"] is True
+
+
+def test_an_interrupted_run_resumes_and_completes_every_epoch(tf_keras, tmp_path):
+    tf, keras = tf_keras
+    ds, _, _ = _tiny_task(tf)
+    store = ModelStore(tmp_path / "store")
+    config = TrainConfig(epochs=5, learning_rate=1e-2, patience=10)
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 3:
+                raise KeyboardInterrupt("simulated kill during epoch 3")
+
+    with pytest.raises(KeyboardInterrupt):
+        train("resume", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store,
+              extra_callbacks=[Crash()], verbose=0)
+    entry = store.entry("resume", config={})  # (only to reach the folder layout)
+    done = train("resume", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store,
+                 verbose=0)
+    assert [r["epoch"] for r in done.history] == [0, 1, 2, 3, 4]
+    assert not done.from_store and done.entry.complete()
+    assert not done.entry.backup_dir.exists()  # BackupAndRestore cleans up after success
+    assert entry.folder.parent == done.entry.folder.parent
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    code = """
+import numpy as np
+from fercourse.env import import_tensorflow
+from fercourse.train import TrainConfig, ModelStore, get_strategy, train
+tf, keras = import_tensorflow()
+strategy = get_strategy("mirrored")
+x = np.random.default_rng(0).uniform(0, 1, (32, 8, 8, 3)).astype("float32"); y = (x.mean((1, 2, 3)) > 0.5).astype("int32")
+ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+build = lambda: keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+result = train("mirror", build, ds, ds, TrainConfig(epochs=2), data_fingerprint="m", store=ModelStore(), strategy=strategy, verbose=0)
+print("replicas", strategy.num_replicas_in_sync, "epochs", len(result.history))
+"""
+    env = {**os.environ, "FERCOURSE_LOGICAL_CPUS": "2", "FERCOURSE_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "replicas 2 epochs 2" in done.stdout
+
+
+def test_bfloat16_is_not_worse_than_float32_beyond_noise(tmp_path):
+    """Same tiny task under both policies (in subprocesses: a policy is process-wide)."""
+    code = """
+import sys, numpy as np
+from fercourse.env import import_tensorflow
+tf, keras = import_tensorflow()
+keras.config.set_dtype_policy(sys.argv[1]); keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+def task(n):
+    y = rng.integers(0, 2, n).astype("int32"); x = rng.uniform(0, 0.5, (n, 16, 16, 3)).astype("float32")
+    x[y == 1, 5:11, 5:11] += 0.3
+    return x, y
+(xt, yt), (xv, yv) = task(256), task(128)
+m = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                      keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax", dtype="float32")])
+m.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+m.fit(xt, yt, epochs=15, batch_size=32, verbose=0)
+print("ACC", m.evaluate(xv, yv, verbose=0)[1])
+"""
+    acc = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        done = subprocess.run([sys.executable, "-c", code, policy], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "FERCOURSE_CACHE": str(tmp_path)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        acc[policy] = float(done.stdout.split("ACC")[1])
+    assert acc["float32"] > 0.8, acc  # the task is learnable
+    assert acc["mixed_bfloat16"] >= acc["float32"] - 0.1, acc

@@ -39,7 +39,7 @@ def test_vgg16_transfer_uses_the_bundled_fallback_and_says_so(tf_keras, monkeypa
     monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)  # offline, as here
     model, backbone, head, info = vgg16_transfer(8, weights="auto", log=lambda *a: None)
     assert info.source == "hed-bsds500" and info.pretrained and "not ImageNet's own" in info.description
-    assert not backbone.trainable and head.count_params() == 8192 * 256 + 256 + 256 * 8 + 8
+    assert not backbone.trainable and head.count_params() == 4 * 8192 + 8192 * 256 + 256 + 256 * 8 + 8
     bundled = pretrained.read_hed_kernels(pretrained.hed_weights_file())
     assert len(bundled) == 13
     fresh, _ = pretrained.vgg16_backbone(weights="random")
@@ -240,3 +240,17 @@ print("ACC", m.evaluate(xv, yv, verbose=0)[1])
         acc[policy] = float(done.stdout.split("ACC")[1])
     assert acc["float32"] > 0.8, acc  # the task is learnable
     assert acc["mixed_bfloat16"] >= acc["float32"] - 0.1, acc
+
+
+def test_comparison_table_columns(tf_keras):
+    from fercourse.evaluate import comparison_table
+
+    _, keras = tf_keras
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    y, proba = _known_predictions(2)
+    table = comparison_table([{"model": "m", "keras": model, "report": ClassificationReport(tuple("abcd"), y, proba)}],
+                             image_size=16)
+    row = table.loc["m"]
+    assert row["parameters"] == 16 * 16 * 3 * 4 + 4 == row["trainable"]
+    assert row["weights MB"] > 0.01 and row["ms / image"] > 0
+    assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro-AUC"] <= 1

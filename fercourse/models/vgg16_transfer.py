@@ -23,10 +23,13 @@ class VGGPreprocess(keras.layers.Layer):
 
 
 def transfer_head(feature_shape=(4, 4, 512), num_classes: int = 8, units: int = 256, dropout: float = 0.5):
-    """Flatten -> Dropout -> Dense(units, relu) -> Dropout -> Dense(num_classes, softmax, float32)."""
+    """Flatten -> BatchNorm -> Dropout -> Dense(units, relu) -> Dropout -> Dense(num_classes, softmax)."""
     layers = keras.layers
     inputs = keras.Input(feature_shape, name="vgg16_features")
     x = layers.Flatten(name="head_flatten")(inputs)
+    # VGG16 activations reach ~1e3: without rescaling, the first update kills every ReLU of the
+    # head (measured here: loss stuck at ln 8). Batch normalisation puts them on one scale.
+    x = layers.BatchNormalization(name="head_bn")(x)
     x = layers.Dropout(dropout, name="head_dropout1")(x)
     x = layers.Dense(units, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout2")(x)

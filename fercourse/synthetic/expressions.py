@@ -1,7 +1,7 @@
 """Expressions as facial action units (FACS), roughly as Ekman & Friesen describe them.
 
 Each class is a prototype: the action units (AUs) it activates, with relative weights.
-A sample scales its prototype by an intensity in [0.2, 1] and adds small activations
+A sample scales its prototype by an intensity in [0.3, 1] and adds small activations
 of other AUs, so weak samples drift towards neutral and classes that share AUs
 (fear/surprise: 1+2+5+26; anger/disgust: 4 and narrowed eyes) overlap, as in real data.
 """
@@ -69,8 +69,8 @@ def sample_expression(cls: str, rng: np.random.Generator) -> dict:
     """
     if cls not in PROTOTYPES:
         raise ValueError(f"unknown class {cls!r}; expected one of {AFFECTNET_CLASSES}")
-    intensity = float(rng.uniform(0.2, 1.0)) if cls != "neutral" else 0.0
-    aus = {au: float(rng.uniform(0.0, 0.15)) for au in ACTION_UNITS}  # everyone's face moves a little
+    intensity = float(rng.uniform(0.3, 1.0)) if cls != "neutral" else 0.0
+    aus = {au: float(rng.uniform(0.0, 0.12)) for au in ACTION_UNITS}  # everyone's face moves a little
     for au, weight in PROTOTYPES[cls].items():
         aus[au] = min(1.2, aus[au] + weight * intensity * float(rng.uniform(0.8, 1.2)))
     # Anger sometimes shouts: open mouth instead of pressed lips.

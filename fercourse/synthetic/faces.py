@@ -111,15 +111,15 @@ def render_face(identity: dict, aus: dict[str, float]) -> tuple[np.ndarray, np.n
 
     # Brows.
     for s in (-1, 1):
-        inner = (cx + s * (10 - 3 * g("AU4")), by - 9 * g("AU1") + 7 * g("AU4"))
-        outer = (cx + s * 40, by + 2 - 9 * g("AU2"))
+        inner = (cx + s * (10 - 4 * g("AU4")), by - 14 * g("AU1") + 12 * g("AU4"))
+        outer = (cx + s * 40, by + 2 - 14 * g("AU2"))
         ctrl = ((inner[0] + outer[0]) / 2, min(inner[1], outer[1]) - 4 - 2 * g("AU2"))
         pts = _bezier(inner, ctrl, outer)
-        cv2.polylines(img, [pts], False, _colour(hair * 0.8), 5, cv2.LINE_AA)
+        cv2.polylines(img, [pts], False, _colour(hair * 0.7), 7, cv2.LINE_AA)
         cv2.polylines(regions, [pts], False, REGION_BITS["brows"], 15)
 
     # Eyes.
-    half_h = float(np.clip(6.5 + 5.0 * g("AU5") - 3.5 * g("AU7") - 2.2 * g("AU6"), 1.2, 12.0))
+    half_h = float(np.clip(6.5 + 7.0 * g("AU5") - 4.5 * g("AU7") - 3.0 * g("AU6"), 1.2, 14.0))
     for s in (-1, 1):
         centre = _pt(cx + s * gap, ey)
         eye = np.zeros_like(alpha)
@@ -142,21 +142,21 @@ def render_face(identity: dict, aus: dict[str, float]) -> tuple[np.ndarray, np.n
     for s in (-1, 1):
         cv2.ellipse(img, _pt(cx + s * flare, 152 - 2 * g("AU9")), (4, 2), 0, 0, 360, _colour(skin * 0.45), -1,
                     cv2.LINE_AA)
-    if g("AU9") > 0.35:
+    if g("AU9") > 0.3:
         for k in range(3):
-            y = 124 + 4 * k
-            cv2.line(img, _pt(cx - 8, y), _pt(cx + 8, y + 1), dark_skin, 1, cv2.LINE_AA)
+            y = 124 + 5 * k
+            cv2.line(img, _pt(cx - 10, y), _pt(cx + 10, y + 1), dark_skin, 2, cv2.LINE_AA)
     nose_poly = np.array([_pt(cx - 14, 116), _pt(cx + 14, 116), _pt(cx + 18, 160), _pt(cx - 18, 160)], np.int32)
     cv2.fillPoly(regions, [nose_poly], REGION_BITS["nose"])
 
     # Mouth.
-    half_w = 22 + 5 * g("AU12") + 8 * g("AU20") - 5 * g("AU23")
-    lift_left = -9 * g("AU12") + 8 * g("AU15") + 2 * g("AU20")
-    lift_right = lift_left - 10 * g("AU14R")
+    half_w = 24 + 8 * g("AU12") + 12 * g("AU20") - 8 * g("AU23")
+    lift_left = -16 * g("AU12") + 14 * g("AU15") + 3 * g("AU20")
+    lift_right = lift_left - 16 * g("AU14R")
     left, right = (cx - half_w, my + lift_left), (cx + half_w, my + lift_right)
-    opening = 24 * g("AU26") + 3 * g("AU10")
-    upper_ctrl = (cx, my - 3 - 5 * g("AU10") + 5 * g("AU12") - 4 * g("AU15"))
-    lower_ctrl = (cx, my + 4 + 2 * opening + 8 * g("AU12") - 3 * g("AU15"))
+    opening = 30 * g("AU26") + 5 * g("AU10")
+    upper_ctrl = (cx, my - 3 - 9 * g("AU10") + 8 * g("AU12") - 8 * g("AU15"))
+    lower_ctrl = (cx, my + 4 + 2 * opening + 14 * g("AU12") - 6 * g("AU15"))
     upper, lower = _bezier(left, upper_ctrl, right), _bezier(left, lower_ctrl, right)
     lip = _colour(skin * np.array([0.78, 0.5, 0.5]))
     if opening > 2:
@@ -165,9 +165,9 @@ def render_face(identity: dict, aus: dict[str, float]) -> tuple[np.ndarray, np.n
         if g("AU12") + g("AU10") > 0.4:  # teeth under the upper lip
             teeth = np.concatenate([upper, upper[::-1] + np.array([0, int(min(7, 0.45 * opening))])])
             cv2.fillPoly(img, [teeth], (235, 235, 225), cv2.LINE_AA)
-    thickness = 4 if g("AU23") > 0.5 else 3
+    thickness = 6 if g("AU23") > 0.5 else 4
     cv2.polylines(img, [upper], False, lip, thickness, cv2.LINE_AA)
-    cv2.polylines(img, [lower], False, lip, 2 if g("AU23") > 0.5 else 3, cv2.LINE_AA)
+    cv2.polylines(img, [lower], False, lip, 3 if g("AU23") > 0.5 else 4, cv2.LINE_AA)
     if g("AU12") + g("AU10") > 0.35:  # nasolabial folds
         for s, corner in ((-1, left), (1, right)):
             fold = _bezier((cx + s * 14, 150), (cx + s * (half_w + 6), 158), (corner[0] + s * 4, corner[1] + 2))
@@ -194,7 +194,7 @@ def background(rng: np.random.Generator, size: int = CANVAS) -> np.ndarray:
     img = np.ascontiguousarray(np.broadcast_to(strip, (size, size, 3)))
     if rng.random() < 0.5:
         img = np.ascontiguousarray(img.transpose(1, 0, 2))
-    for _ in range(int(rng.integers(4, 12))):
+    for _ in range(int(rng.integers(2, 8))):
         colour = _colour(rng.uniform(0, 255, 3))
         kind = rng.integers(3)
         p, q = rng.integers(0, size, 2), rng.integers(0, size, 2)
@@ -204,13 +204,13 @@ def background(rng: np.random.Generator, size: int = CANVAS) -> np.ndarray:
             cv2.circle(img, _pt(*p), int(rng.integers(8, 60)), colour, -1, cv2.LINE_AA)
         else:
             cv2.line(img, _pt(*p), _pt(*q), colour, int(rng.integers(2, 10)), cv2.LINE_AA)
-    sigma = rng.uniform(1.0, 5.0)
+    sigma = rng.uniform(2.0, 6.0)
     return cv2.GaussianBlur(img, (0, 0), sigma)
 
 
 def sample_pose(rng: np.random.Generator) -> dict:
     """In-plane rotation (degrees), scale, shift (canvas pixels) and a slight yaw in [-0.25, 0.25]."""
-    return {"angle": rng.uniform(-13, 13), "scale": rng.uniform(0.82, 1.08),
+    return {"angle": rng.uniform(-12, 12), "scale": rng.uniform(0.92, 1.12),
             "dx": rng.uniform(-12, 12), "dy": rng.uniform(-10, 10), "yaw": rng.uniform(-0.25, 0.25)}
 
 
@@ -231,7 +231,7 @@ def apply_pose(layers: list[np.ndarray], pose: dict, nearest: list[bool]) -> lis
 
 def occluder(rng: np.random.Generator, skin) -> tuple[np.ndarray, np.ndarray] | None:
     """With probability 0.2, a hand or an object over part of the face: (rgb, mask) or None."""
-    if rng.random() >= 0.2:
+    if rng.random() >= 0.12:
         return None
     img = np.zeros((CANVAS, CANVAS, 3), np.uint8)
     mask = np.zeros((CANVAS, CANVAS), np.uint8)

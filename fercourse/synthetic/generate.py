@@ -26,7 +26,7 @@ from ..data.classes import AFFECTNET_CLASSES
 from .expressions import REGION_BITS, sample_expression
 from .faces import CANVAS, apply_pose, background, occluder, render_face, sample_identity, sample_pose
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLIT_FOLDERS = {"train": "Train", "validation": "Validation"}
 MASKS_FOLDER = "_masks"  # starts with "_": the loader ignores it
 _YS, _XS = (np.mgrid[0:CANVAS, 0:CANVAS].astype(np.float32) / CANVAS - 0.5)
@@ -62,7 +62,7 @@ def compose_sample(cls: str, rng: np.random.Generator, size: int = 128) -> dict:
     mask = cv2.resize(regions, (size, size), interpolation=cv2.INTER_NEAREST)
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.4))
-    img += rng.normal(0, rng.uniform(0, 9), img.shape).astype(np.float32)
+    img += rng.normal(0, rng.uniform(0, 6), img.shape).astype(np.float32)
     img = np.clip(img, 0, 255).astype(np.uint8)
     return {"image": img, "mask": mask, "va": expression["va"], "intensity": expression["intensity"],
             "jpeg_quality": int(rng.integers(35, 96)), "aus": expression["aus"]}

@@ -254,3 +254,22 @@ def test_comparison_table_columns(tf_keras):
     assert row["parameters"] == 16 * 16 * 3 * 4 + 4 == row["trainable"]
     assert row["weights MB"] > 0.01 and row["ms / image"] > 0
     assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro-AUC"] <= 1
+
+
+def test_backbone_features_are_cached_on_disk(tf_keras, tmp_path):
+    from fercourse.train.features import backbone_features
+
+    _, keras = tf_keras
+    net = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)])
+    images = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    first = backbone_features(net, images, key={"data": "x"}, batch_size=2)
+    assert first.shape == (5, 6, 6, 2)
+    np.testing.assert_allclose(first, np.asarray(net(images / 255.0)), rtol=1e-5, atol=1e-6)
+
+    class Exploding:
+        def predict(self, *a, **k):
+            raise AssertionError("recomputed although cached")
+
+    np.testing.assert_array_equal(backbone_features(Exploding(), images, key={"data": "x"}), first)
+    flipped = backbone_features(net, images, key={"data": "x"}, flip=True)
+    np.testing.assert_allclose(flipped, np.asarray(net(images[:, :, ::-1] / 255.0)), rtol=1e-5, atol=1e-6)

@@ -37,7 +37,8 @@ def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: in
     ds = ds.map(lambda x: tf.cast(x, tf.float32) / 255.0)
     if flip:
         ds = ds.map(lambda x: x[:, :, ::-1, :])
-    out = np.concatenate([np.asarray(backbone(batch, training=False), np.float32) for batch in ds]) \
+    # predict() runs the backbone as one compiled graph over the whole dataset.
+    out = np.asarray(backbone.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=0), np.float32) \
         if len(images) else np.zeros((0,), np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     import io

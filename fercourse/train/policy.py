@@ -37,7 +37,7 @@ def choose_policy() -> tuple[str, str]:
     flags = cpu_flags() & BF16_CPU_FLAGS
     if flags:
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(sorted(flags))})"
-    return "float32", "this CPU has no native bfloat16 (AMX / AVX-512 BF16): emulated bfloat16 would be slower"
+    return "float32", "no native bfloat16 on this CPU (needs AMX or AVX-512 BF16)"
 
 
 def apply_policy(name: str | None = None) -> str:

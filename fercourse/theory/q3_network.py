@@ -210,6 +210,7 @@ def _backward(params: Q3Params, x, y: float, spec: Q3Spec) -> dict[str, np.ndarr
         "b^F": np.array(delta),
         "a": g_a,
         "c": g_c,
+        "s": g_s,
     }
 
 
@@ -248,8 +249,7 @@ def draft_dcost_dwc1(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> 
     q times the true gradient.
     """
     fw = forward(params, x, spec)
-    g_s = (fw.z - y) * params.wf * (fw.s > 0)
-    g_a = params.wa.T @ g_s
+    g_a = _backward(params, x, y, spec)["a"]
     routing = (_pool_matrix(spec) > 0).astype(np.float64)  # 1 where c_m feeds a_j: no 1/q
     g_u = (routing.T @ g_a) * (fw.u > 0)
     return float(g_u @ fw.x_pad[: spec.conv_length])
@@ -268,9 +268,8 @@ def draft_dcost_dwa(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> n
             f"the draft formula for dCost/dW^A_ji is not defined here: it reads W^F_i for pooled "
             f"index i up to P={p}, but W^F has only H={h} entries (it needs H == P)"
         )
-    fw = forward(params, x, spec)
-    g_s = (fw.z - y) * params.wf * (fw.s > 0)
-    return np.outer(fw.a, g_s)  # [j, i] = a_j * g_s[i]: the transpose of the true gradient
+    g_s = _backward(params, x, y, spec)["s"]
+    return np.outer(forward(params, x, spec).a, g_s)  # [j, i] = a_j g_s[i]: the true gradient, transposed
 
 
 def keras_gradients(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> dict[str, np.ndarray]:

@@ -1,0 +1,60 @@
+"""The Q5 recipes and the command line, end to end on a tiny folder tree."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from fercourse import __main__ as cli
+from fercourse.data import load_dataset
+from fercourse.data.classes import AFFECTNET_CLASSES
+
+
+@pytest.fixture()
+def tiny_tree(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FERCOURSE_POLICY", raising=False)
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for split, n in (("Train", 3), ("Validation", 1)):
+        for ci, cls in enumerate(AFFECTNET_CLASSES):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 60, (64, 64, 3)) + ci * 25
+                Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
+    return root
+
+
+def test_cli_trains_then_loads_from_the_store_and_evaluates(tiny_tree, capsys):
+    args = ["light_vgg", "--data", str(tiny_tree), "--epochs", "2", "--batch-size", "8"]
+    assert cli.main(["train", *args]) == 0
+    out = capsys.readouterr().out
+    assert "light_vgg_bn-" in out and "trained in" in out and "2 epochs" in out
+    assert cli.main(["train", *args]) == 0
+    assert "loaded from the model store" in capsys.readouterr().out
+    assert cli.main(["evaluate", *args]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "macro-AUC" in out and "contempt" in out
+
+
+def test_cli_reports_bad_data_without_a_traceback(tmp_path, capsys):
+    assert cli.main(["train", "light_vgg", "--data", str(tmp_path / "nowhere")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch):
+    from fercourse import pretrained
+    from fercourse.train import TrainConfig, recipes
+
+    monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)
+    data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
+    result = recipes.train_vgg16_transfer(
+        data, TrainConfig(epochs=2, batch_size=8), fine_tune=TrainConfig(epochs=1, batch_size=8, learning_rate=1e-5),
+        mirror=True, verbose=0, log=lambda *a: None)
+    assert result.weights.source == "hed-bsds500"
+    assert len(result.head.history) == 2 and len(result.fine_tune.history) == 1
+    assert result.val_features.shape == (8, 1, 1, 512)
+    backbone = result.model.get_layer("vgg16")
+    trainable = {layer.name for layer in backbone.layers if layer.trainable and layer.weights}
+    assert trainable == {"block5_conv1", "block5_conv2", "block5_conv3"}
+    proba = np.asarray(result.model(data["validation"].images[:2] / 255.0))
+    assert proba.shape == (2, 8) and np.allclose(proba.sum(axis=1), 1, atol=1e-4)

@@ -117,3 +117,17 @@ def test_q3_pdf_and_report_pdf_are_real_pdfs_with_the_parameter_total(tmp_path):
     first_pages = " ".join(book.pages[i].extract_text() for i in range(3))
     assert "Convolutional Networks" in first_pages and "Contents" in first_pages
     assert len(book.pages) > len(PdfReader(chapter_pdf).pages)  # title page + contents on top
+
+
+def test_no_source_file_is_hidden_by_gitignore():
+    """A pattern like `data/` once ignored fercourse/data/ and CI lost a whole package."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (paths.REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "-C", str(paths.REPO_ROOT), "ls-files", "--others", "--ignored",
+                          "--exclude-standard", "fercourse", "tests", "notebooks", "scripts", "benchmarks"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    hidden = [p for p in out if not (p.endswith((".pyc",)) or "__pycache__" in p or ".ipynb_checkpoints" in p)]
+    assert hidden == [], f"ignored by .gitignore but part of the project: {hidden}"

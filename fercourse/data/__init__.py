@@ -1,0 +1,13 @@
+"""Data for Q5: find the data root, read the folder tree, decode and cache images, tf.data.
+
+    from fercourse.data import load_dataset
+    data = load_dataset()          # real AffectNet if configured, else the built-in set
+    print(data.describe()); data.counts()
+"""
+from .classes import AFFECTNET_CLASSES, canonical_class
+from .dataset import ExpressionDataset, ImageSplit, ScanReport, load_dataset
+from .errors import DataError
+from .root import DataRoot, resolve_data_root
+
+__all__ = ["AFFECTNET_CLASSES", "DataError", "DataRoot", "ExpressionDataset", "ImageSplit", "ScanReport",
+           "canonical_class", "load_dataset", "resolve_data_root"]

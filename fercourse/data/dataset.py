@@ -1,0 +1,307 @@
+"""Load an expression dataset: scan the folders, decode every image once, cache the result.
+
+``load_dataset()`` is the one entry point of the Q5 chapter. It
+
+1. resolves the data root (``fercourse.data.root``),
+2. reads the split/class layout (``fercourse.data.folders``),
+3. decodes every candidate file to a fixed-size RGB uint8 array in parallel threads
+   (``fercourse.data.decode``), skipping bad files with a reason,
+4. stores the arrays under ``<cache>/decoded/<fingerprint>/`` (fingerprint of the file
+   list with sizes and modification times, and the decoding options), so a second
+   run only memory-maps them, and
+5. returns an :class:`ExpressionDataset` holding the arrays, labels, optional
+   valence/arousal and a :class:`ScanReport`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .. import paths
+from .decode import DEFAULT_MAX_PIXELS, SkipImage, decode_file
+from .errors import DataError
+from .folders import Skipped, read_layout
+from .labels import match_valence_arousal
+from .root import DataRoot, resolve_data_root
+
+CACHE_VERSION = 1
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class ImageSplit:
+    """One split, decoded. ``images`` (N, S, S, 3) uint8; ``labels`` (N,) int32 class indices."""
+
+    name: str
+    source: str  # where it came from, e.g. "Train/" or "Train/ (held out 20 %)"
+    files: list[str]  # relative to the data root
+    labels: np.ndarray
+    images: np.ndarray
+    valence_arousal: np.ndarray | None = None  # (N, 2) float32, NaN where unknown
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+@dataclasses.dataclass
+class ScanReport:
+    """What the scan found: counts, image sizes and modes, skipped files, warnings."""
+
+    root: str
+    counts: "object"  # pandas DataFrame: classes x splits
+    sizes: "object"  # pandas DataFrame: min/median/max width and height (rows) x splits
+    modes: dict[str, int]
+    skipped: list[Skipped]
+    warnings: list[str]
+
+    def skipped_table(self):
+        """The skipped files as a DataFrame (path, reason)."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(s) for s in self.skipped], columns=["path", "reason"])
+
+    def __str__(self) -> str:
+        lines = [f"data root: {self.root}", f"image modes: {self.modes}",
+                 f"skipped files: {len(self.skipped)}"]
+        lines += [f"  {s.path}: {s.reason}" for s in self.skipped[:20]]
+        if len(self.skipped) > 20:
+            lines.append(f"  ... and {len(self.skipped) - 20} more (see .skipped_table())")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class ExpressionDataset:
+    """A decoded expression dataset, ready for ``fercourse.data.pipeline``."""
+
+    root: DataRoot
+    classes: tuple[str, ...]
+    splits: dict[str, ImageSplit]
+    report: ScanReport
+    image_size: int
+    keep_aspect: bool
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.root.description
+
+    def __getitem__(self, split: str) -> ImageSplit:
+        if split not in self.splits:
+            raise KeyError(f"no {split!r} split; this dataset has {list(self.splits)}")
+        return self.splits[split]
+
+    def counts(self):
+        """Images per class (rows) and split (columns), with totals."""
+        return self.report.counts
+
+    def describe(self) -> str:
+        """Two lines for a notebook: what this data is and whether it is AffectNet."""
+        import textwrap
+
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        return (textwrap.fill(self.root.description, 88) + f"\n{len(self.classes)} classes; {sizes} images "
+                f"at {self.image_size}x{self.image_size}")
+
+
+def _fingerprint(root: Path, layouts, options: dict) -> str:
+    digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **options}, sort_keys=True).encode())
+    for name in sorted(layouts):
+        layout = layouts[name]
+        entries = [p for files in layout.files.values() for p in files] + list(layout.label_tables)
+        for path in sorted(entries):
+            stat = path.stat()
+            digest.update(f"{name}|{path.relative_to(root).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _decode_all(root: Path, files: list[Path], size: int, keep_aspect: bool, max_pixels: int, progress: bool):
+    """Decode in threads (Pillow and OpenCV release the GIL). Returns (arrays, infos, skipped)."""
+    from tqdm.auto import tqdm
+
+    def work(path):
+        try:
+            return decode_file(path, size, keep_aspect, max_pixels)
+        except SkipImage as err:
+            return err
+
+    workers = min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(tqdm(pool.map(work, files), total=len(files), desc="decoding images",
+                            disable=not progress, unit="img"))
+    arrays, infos, keep, skipped = [], [], [], []
+    for path, result in zip(files, results):
+        if isinstance(result, SkipImage):
+            skipped.append(Skipped(path.relative_to(root).as_posix(), str(result)))
+        else:
+            arrays.append(result[0])
+            infos.append(result[1])
+            keep.append(path)
+    return arrays, infos, keep, skipped
+
+
+def _size_rows(name: str, infos: list[dict]) -> dict:
+    if not infos:
+        return {"split": name, "images": 0}
+    w = np.array([i["width"] for i in infos])
+    h = np.array([i["height"] for i in infos])
+    return {"split": name, "images": len(infos), "width min": int(w.min()), "width median": int(np.median(w)),
+            "width max": int(w.max()), "height min": int(h.min()), "height median": int(np.median(h)),
+            "height max": int(h.max())}
+
+
+def _scan_and_decode(root: Path, layouts, classes, size, keep_aspect, max_pixels, progress):
+    """Decode every split. Returns (splits-as-dicts, report-parts) ready to be cached."""
+    index = {name: i for i, name in enumerate(classes)}
+    out, skipped, warnings, sizes, modes = {}, [], [], [], {}
+    for name in [s for s in SPLIT_ORDER if s in layouts]:
+        layout = layouts[name]
+        skipped.extend(layout.skipped)
+        warnings.extend(f"{layout.class_folders[c].relative_to(root).as_posix()}/ is empty"
+                        for c in layout.empty_classes if c in layout.class_folders)
+        files = [p for c in classes for p in layout.files.get(c, [])]
+        arrays, infos, kept, bad = _decode_all(root, files, size, keep_aspect, max_pixels, progress)
+        skipped.extend(bad)
+        for info in infos:
+            key = f"{info['mode']}"
+            modes[key] = modes.get(key, 0) + 1
+        label_of = {p: index[c] for c in classes for p in layout.files.get(c, [])}
+        labels = np.array([label_of[p] for p in kept], dtype=np.int32)
+        va = match_valence_arousal(layout.label_tables, layout.folder, kept)
+        images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+        out[name] = {"source": f"{layout.folder.name}/", "files": [p.relative_to(root).as_posix() for p in kept],
+                     "labels": labels, "images": images, "va": va}
+        sizes.append(_size_rows(name, infos))
+        for c in classes:
+            if c in layout.class_folders and layout.files.get(c) and not np.any(labels == index[c]):
+                warnings.append(f"{layout.class_folders[c].relative_to(root).as_posix()}/ has no readable image")
+    return out, {"skipped": skipped, "warnings": warnings, "sizes": sizes, "modes": modes}
+
+
+def _write_cache(folder: Path, splits: dict, parts: dict, classes) -> None:
+    """Write the decoded arrays and metadata into ``folder`` atomically (temp dir + rename)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        meta = {"classes": list(classes), "splits": {}, "report": {
+            "skipped": [dataclasses.asdict(s) for s in parts["skipped"]],
+            "warnings": parts["warnings"], "sizes": parts["sizes"], "modes": parts["modes"]}}
+        for name, split in splits.items():
+            np.save(tmp / f"{name}.images.npy", split["images"])
+            np.save(tmp / f"{name}.labels.npy", split["labels"])
+            if split["va"] is not None:
+                np.save(tmp / f"{name}.va.npy", split["va"])
+            meta["splits"][name] = {"source": split["source"], "files": split["files"], "va": split["va"] is not None}
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process finished first: theirs is as good as ours
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read_cache(folder: Path):
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    splits = {}
+    for name, info in meta["splits"].items():
+        splits[name] = {
+            "source": info["source"], "files": info["files"],
+            "images": np.load(folder / f"{name}.images.npy", mmap_mode="r"),
+            "labels": np.load(folder / f"{name}.labels.npy"),
+            "va": np.load(folder / f"{name}.va.npy") if info["va"] else None,
+        }
+    report = meta["report"]
+    report["skipped"] = [Skipped(**s) for s in report["skipped"]]
+    return meta["classes"], splits, report
+
+
+def _hold_out(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
+    """Stratified split of a decoded split into (kept, held-out) parts."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(split["labels"]):
+        idx = np.flatnonzero(split["labels"] == label)
+        count = int(round(fraction * len(idx)))
+        held.extend(rng.choice(idx, size=count, replace=False).tolist())
+    held_mask = np.zeros(len(split["labels"]), bool)
+    held_mask[held] = True
+
+    def take(mask, source):
+        return {"source": source, "files": [f for f, m in zip(split["files"], mask) if m],
+                "labels": split["labels"][mask], "images": np.asarray(split["images"])[mask],
+                "va": None if split["va"] is None else split["va"][mask]}
+
+    return (take(~held_mask, split["source"]),
+            take(held_mask, f"{split['source']} (held out {fraction:.0%})"))
+
+
+def load_dataset(
+    root: str | Path | None = None,
+    *,
+    image_size: int = 128,
+    keep_aspect: bool = False,
+    class_policy: str = "strict",
+    validation_split: float | None = None,
+    seed: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: bool | None = None,
+    log=print,
+) -> ExpressionDataset:
+    """Scan, decode and cache the dataset at ``root`` (see ``resolve_data_root`` for the default).
+
+    ``validation_split`` carves a stratified validation set out of Train when the data
+    has no Validation folder (otherwise a missing Validation split is an error).
+    ``progress`` shows a progress bar while decoding (default: when stderr is a terminal).
+    """
+    if not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+    if validation_split is not None and not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be between 0 and 1, got {validation_split}")
+    data_root = resolve_data_root(root, log=log)
+    base = data_root.path
+    layouts, classes = read_layout(base, class_policy)
+    if "validation" not in layouts and validation_split is None:
+        found = ", ".join(layout.folder.name + "/" for layout in layouts.values())
+        raise DataError(f"{base}: no Validation split (looked for Validation/, val/, valid/ in any case; "
+                        f"found {found}). Add one, or pass validation_split=0.2 to hold out part of Train.")
+    options = {"size": image_size, "keep_aspect": keep_aspect, "max_pixels": max_pixels,
+               "classes": list(classes), "policy": class_policy}
+    fingerprint = _fingerprint(base, layouts, options)
+    cache = paths.cache_dir() / "decoded" / fingerprint
+    if not (cache / "meta.json").exists():
+        show = sys.stderr.isatty() if progress is None else progress
+        splits, parts = _scan_and_decode(base, layouts, classes, image_size, keep_aspect, max_pixels, show)
+        _write_cache(cache, splits, parts, classes)
+    cached_classes, splits, parts = _read_cache(cache)
+    if "validation" not in splits:
+        splits["train"], splits["validation"] = _hold_out(splits["train"], validation_split, seed)
+    import pandas as pd
+
+    ordered = {name: splits[name] for name in SPLIT_ORDER if name in splits}
+    counts = pd.DataFrame({name: [int(np.sum(s["labels"] == i)) for i in range(len(cached_classes))]
+                           for name, s in ordered.items()}, index=list(cached_classes))
+    counts.loc["total"] = counts.sum()
+    report = ScanReport(root=paths.display_path(base), counts=counts,
+                        sizes=pd.DataFrame(parts["sizes"]).set_index("split").T,
+                        modes=parts["modes"], skipped=parts["skipped"], warnings=parts["warnings"])
+    for warning in report.warnings:
+        log(f"warning: {warning}")
+    if report.skipped:
+        log(f"skipped {len(report.skipped)} file(s); see dataset.report.skipped_table()")
+    return ExpressionDataset(
+        root=data_root, classes=tuple(cached_classes), report=report, image_size=image_size,
+        keep_aspect=keep_aspect, fingerprint=fingerprint,
+        splits={name: ImageSplit(name, s["source"], s["files"], s["labels"], s["images"], s["va"])
+                for name, s in ordered.items()},
+    )

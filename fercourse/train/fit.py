@@ -102,6 +102,7 @@ def train(
     *,
     data_fingerprint: str,
     weights_source: str = "none",
+    weights_description: str | None = None,
     store: ModelStore | None = None,
     force: bool = False,
     strategy=None,
@@ -114,7 +115,9 @@ def train(
     """Train ``build()`` on ``train_data`` (a tf.data.Dataset of batches), or load it from the store.
 
     ``build`` must create a fresh, uncompiled model (it is called inside the strategy's
-    scope). ``force=True`` trains again even when a stored result exists.
+    scope). ``force=True`` trains again even when a stored result exists. ``weights_source``
+    (e.g. a checksum) is part of the store key; ``weights_description`` is saved beside the
+    history in ``meta.json`` so that every stored result says which weights it started from.
     """
     tf, keras = import_tensorflow()
     policy = keras.config.dtype_policy().name
@@ -147,5 +150,6 @@ def train(
     if entry.best_path.exists():  # also right after a resume, when EarlyStopping lost its memory
         model.load_weights(entry.best_path)
     seconds = time.perf_counter() - start
-    entry.save(model, {"seconds": seconds, "policy": policy, "epochs_run": len(entry.history())})
+    entry.save(model, {"seconds": seconds, "policy": policy, "epochs_run": len(entry.history()),
+                       "weights": weights_description or weights_source})
     return TrainResult(model, entry.history(), entry, False, seconds, policy)

@@ -48,6 +48,7 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
     name = f"light_vgg_{'bn' if batch_norm else 'plain'}"
     return train(name, lambda: light_vgg(n, batch_norm=batch_norm, dropout=0.5 if batch_norm else 0.0),
                  train_ds, val_ds, config, data_fingerprint=data.fingerprint, weights_source="he-init",
+                 weights_description="He initialisation, trained from scratch (no pretrained weights)",
                  store=store, force=force, strategy=get_strategy(strategy), class_weight=weights, verbose=verbose)
 
 
@@ -93,6 +94,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     feature_shape = tuple(features.shape[1:])
     head_result = train("vgg16_head", lambda: transfer_head(feature_shape, n), train_ds, val_ds, c,
                         data_fingerprint=data.fingerprint, weights_source=f"{key['weights']}|mirror={mirror}",
+                        weights_description=str(info),
                         store=store,
                         force=force, verbose=verbose)
     head.set_weights(head_result.model.get_weights())
@@ -109,7 +111,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                                     seed=fine_tune.seed, augment=augmentation_layers(fine_tune.seed))
         image_val = as_tf_dataset(data["validation"], batch_size=64)
         tuned = train("vgg16_finetune", build, image_train, image_val, fine_tune, data_fingerprint=data.fingerprint,
-                      weights_source=f"{key['weights']}+head:{head_result.entry.folder.name}", store=store,
+                      weights_source=f"{key['weights']}+head:{head_result.entry.folder.name}",
+                      weights_description=f"{info}; head from phase 1", store=store,
                       force=force, verbose=verbose)
         model = tuned.model
     return TransferResult(model, info, head_result, tuned, val_features)

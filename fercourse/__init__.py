@@ -3,10 +3,15 @@
 Layout, following the flow of the course:
 
 * ``fercourse.env`` -- ``setup()``: quiet TensorFlow import, seeds, plot style, what a chapter runs on
-* ``fercourse.paths`` -- repository, cache and build folders
-* ``fercourse.gradcheck`` -- numeric gradients and gradient comparison tables
-* ``fercourse.summary`` -- Keras model summaries as tables
-* ``fercourse.theory`` -- helpers of the theory chapters (Q1-Q4)
+* ``fercourse.paths`` / ``fercourse.atomic`` -- repository, cache and build folders; atomic writes
+* ``fercourse.data`` -- data root, folder layout, robust decoding, decoded-image cache, tf.data
+* ``fercourse.synthetic`` -- the built-in generated expression dataset (not AffectNet)
+* ``fercourse.augment`` -- augmentation layers and offline expansion
+* ``fercourse.models`` / ``fercourse.pretrained`` -- model builders; where VGG16 weights come from
+* ``fercourse.train`` -- policy, fit loop with callbacks, model store, cached features, recipes
+* ``fercourse.evaluate`` -- metrics, Display objects, model comparison
+* ``fercourse.gradcheck`` / ``fercourse.summary`` / ``fercourse.viz`` -- gradient checks, layer tables, image grids
+* ``fercourse.theory`` -- helpers of the theory chapters (Q3 network and sympy, convolution arithmetic)
 * ``fercourse.report`` -- execute the notebooks, export HTML and PDF
 
 Importing the package is cheap: TensorFlow loads only when a function needs it.

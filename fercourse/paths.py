@@ -44,7 +44,8 @@ def display_path(path: Path | str) -> str:
     this machine's absolute paths.
     """
     path = Path(path).expanduser().resolve()
-    anchors = [(REPO_ROOT, "."), (cache_dir().resolve(), "<cache>"), (Path.home().resolve(), "~")]
+    # Most specific first: the cache may live inside the repository (CI puts it in build/).
+    anchors = [(cache_dir().resolve(), "<cache>"), (REPO_ROOT, "."), (Path.home().resolve(), "~")]
     for anchor, label in anchors:
         try:
             rel = path.relative_to(anchor)

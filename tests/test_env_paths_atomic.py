@@ -51,6 +51,8 @@ def test_cache_and_build_dirs_follow_the_environment(tmp_path, monkeypatch):
     assert paths.build_dir() == tmp_path / "b" and paths.build_dir().is_dir()
     assert paths.display_path(tmp_path / "c" / "x.png") == "<cache>/x.png"
     assert paths.display_path(paths.REPO_ROOT / "notebooks") == "./notebooks"
+    monkeypatch.setenv("FERCOURSE_CACHE", str(paths.REPO_ROOT / "build" / "test-cache"))
+    assert paths.display_path(paths.REPO_ROOT / "build" / "test-cache" / "x") == "<cache>/x"
 
 
 def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):

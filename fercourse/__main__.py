@@ -73,6 +73,11 @@ def _cmd_train(args) -> int:
     _, _, result, _ = _train_or_load(args, force=args.force)
     where = "loaded from the model store" if result.from_store else f"trained in {result.seconds:.0f} s"
     print(f"{result.entry.folder.name}: {where}, {len(result.history)} epochs, policy {result.policy}")
+    scored = [r for r in result.history if "val_loss" in r]
+    if scored:  # the weights kept are those of the lowest validation loss
+        best = min(scored, key=lambda r: r["val_loss"])
+        accuracy = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
+        print(f"kept epoch {best['epoch'] + 1}: validation loss {best['val_loss']:.4f}{accuracy}")
     print(f"stored in {paths.display_path(result.entry.folder)}")
     return 0
 

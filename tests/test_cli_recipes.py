@@ -29,6 +29,7 @@ def test_cli_trains_then_loads_from_the_store_and_evaluates(tiny_tree, capsys):
     assert cli.main(["train", *args]) == 0
     out = capsys.readouterr().out
     assert "light_vgg_bn-" in out and "trained in" in out and "2 epochs" in out
+    assert "kept epoch" in out and "validation accuracy" in out
     assert cli.main(["train", *args]) == 0
     assert "loaded from the model store" in capsys.readouterr().out
     assert cli.main(["evaluate", *args]) == 0
@@ -57,6 +58,9 @@ def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch, fine_tun
     assert "head from phase 1" in result.fine_tune.entry.meta()["weights"]
     assert len(result.head.history) == 2 and len(result.fine_tune.history) == 1
     assert result.val_features.shape == (8, 1, 1, 512)
+    assert result.head_proba.shape == result.proba.shape == (8, 8)
+    np.testing.assert_allclose(result.proba, np.asarray(result.model(data["validation"].images / 255.0)),
+                               atol=1e-5)  # the stored probabilities are the final image model's
     original, _ = pretrained.vgg16_backbone((32, 32, 3), weights="hed", log=lambda *a: None)
     backbone = result.model.get_layer("vgg16")
     for layer in (layer for layer in backbone.layers if layer.weights):  # blocks 1-4 kept, block 5 moved

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from fercourse.evaluate import ClassificationReport, ConfusionDisplay, HistoryDisplay, RocDisplay
+from fercourse.evaluate import (ClassificationReport, ConfusionDisplay, HistoryComparisonDisplay, HistoryDisplay,
+                                RocDisplay)
 from fercourse.train import ModelStore, TrainConfig, train
 from fercourse.train import policy as policy_module
 
@@ -135,6 +136,23 @@ def test_displays_hold_the_numbers_behind_the_figures():
     hist = HistoryDisplay.from_history([{"epoch": 0, "loss": 2.0, "val_loss": 2.1, "accuracy": 0.2},
                                         {"epoch": 1, "loss": 1.5, "val_loss": 1.9, "accuracy": 0.4}]).plot()
     assert hist.curves["loss"] == [2.0, 1.5] and len(hist.axes_) == 2
+
+
+def test_history_comparison_cuts_runs_to_an_equal_budget():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    long = [{"epoch": i, "loss": 2.0 - 0.1 * i, "val_loss": 2.1 - 0.1 * i, "accuracy": 0.1 * i,
+             "val_accuracy": 0.05 * i} for i in range(6)]
+    short = [{"epoch": i, "loss": 2.0, "val_loss": 2.0, "accuracy": 0.125, "val_accuracy": 0.125}
+             for i in range(3)]
+    shown = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short}, epochs=3).plot()
+    table = shown.table()
+    assert table.loc["bn", "epochs"] == 3 and table.loc["bn", "val_accuracy"] == pytest.approx(0.10)
+    assert table.loc["plain", "val_accuracy"] == pytest.approx(0.125)
+    assert len(shown.axes_) == 2 and len(shown.axes_[1].lines) == 4  # 2 runs x train/validation
+    full = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short})
+    assert full.table().loc["bn", "epochs"] == 6
 
 
 # --- training, store, resume ----------------------------------------------------------------

@@ -103,3 +103,49 @@ class HistoryDisplay:
             ax.legend()
         self.axes_ = axes
         return self
+
+
+@dataclasses.dataclass
+class HistoryComparisonDisplay:
+    """Several runs' curves on shared axes: ``runs[name][metric]`` = per-epoch values.
+
+    Solid lines are validation, dashed lines training; one colour per run. ``epochs``
+    (optional) cuts every run to its first ``epochs`` epochs, for an equal-budget view.
+    """
+
+    runs: dict[str, dict[str, list[float]]]
+    title: str = ""
+
+    @classmethod
+    def from_histories(cls, histories: dict[str, list[dict]], title: str = "",
+                       epochs: int | None = None) -> "HistoryComparisonDisplay":
+        return cls({name: HistoryDisplay.from_history(records[:epochs]).curves
+                    for name, records in histories.items()}, title)
+
+    def table(self):
+        """Last-epoch values per run (pandas DataFrame: runs x metrics, plus epoch count)."""
+        import pandas as pd
+
+        rows = {name: {"epochs": len(next(iter(c.values()), [])), **{k: v[-1] for k, v in c.items() if v}}
+                for name, c in self.runs.items()}
+        return pd.DataFrame(rows).T
+
+    def plot(self, axes=None):
+        import matplotlib.pyplot as plt
+
+        metrics = [m for m in ("loss", "accuracy") if any(m in c for c in self.runs.values())]
+        if axes is None:
+            _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
+            axes = axes[0]
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for ax, metric in zip(axes, metrics):
+            for colour, (name, curves) in zip(colours, self.runs.items()):
+                for key, style in ((metric, "--"), (f"val_{metric}", "-")):
+                    if key in curves:
+                        epochs = np.arange(1, len(curves[key]) + 1)
+                        label = f"{name}, {'validation' if key.startswith('val_') else 'train'}"
+                        ax.plot(epochs, curves[key], style, marker="o", ms=3, color=colour, label=label)
+            ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
+            ax.legend(fontsize=7)
+        self.axes_ = axes
+        return self

@@ -67,6 +67,8 @@ class TransferResult:
     head: TrainResult
     fine_tune: TrainResult | None
     val_features: np.ndarray
+    head_proba: np.ndarray  # (N_val, C) float64: phase 1's validation probabilities
+    proba: np.ndarray  # (N_val, C) float64: the final model's (after phase 2 when it ran)
     fine_tune_on: str = "features"
 
 
@@ -127,7 +129,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                         weights_source=f"{key['weights']}|mirror={mirror}", weights_description=str(info),
                         store=store, force=force, verbose=verbose)
     head.set_weights(head_result.model.get_weights())
-    tuned = None
+    head_proba = head_result.model.predict(batches(val_features, val_labels), verbose=0).astype("float64")
+    proba, tuned = head_proba, None
     if fine_tune is not None:
         origin = dict(data_fingerprint=data.fingerprint, store=store, force=force, verbose=verbose,
                       weights_source=f"{key['weights']}|mirror={mirror}+head:{head_result.entry.folder.name}",
@@ -136,6 +139,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
             tuned = train("vgg16_finetune_block5", lambda: block5_and_head(backbone, head, n),
                           batches(train4, labels, fine_tune), batches(val4, val_labels), fine_tune, **origin)
             copy_back(tuned.model, backbone, head)  # the image model now carries the tuned weights
+            proba = tuned.model.predict(batches(val4, val_labels), verbose=0).astype("float64")
         else:
             def build():
                 fresh, fresh_backbone, fresh_head, _ = vgg16_transfer(n, weights=weights, input_size=size,
@@ -150,4 +154,5 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
             image_val = as_tf_dataset(data["validation"], batch_size=64)
             tuned = train("vgg16_finetune", build, image_train, image_val, fine_tune, **origin)
             model = tuned.model
-    return TransferResult(model, info, head_result, tuned, val_features, fine_tune_on)
+            proba = model.predict(image_val, verbose=0).astype("float64")
+    return TransferResult(model, info, head_result, tuned, val_features, head_proba, proba, fine_tune_on)

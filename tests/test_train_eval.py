@@ -316,3 +316,22 @@ def test_weights_size_counts_the_weights_not_the_optimizer_state(tf_keras):
     assert weights_megabytes(model) == pytest.approx(before, rel=1e-3)
     # float32 weights incl. the batch-norm statistics, plus a few kB of HDF5 bookkeeping
     assert before == pytest.approx(model.count_params() * 4 / 1e6, rel=0.03)
+
+
+def test_the_seed_fixes_the_initial_weights(tf_keras, tmp_path):
+    tf, keras = tf_keras
+    ds, _, _ = _tiny_task(tf)
+    config = TrainConfig(epochs=1)
+    starts = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            starts.append([w.copy() for w in self.model.get_weights()])
+
+    for run in range(2):
+        np.random.default_rng(run).normal(size=10)
+        keras.random.normal((3,))  # disturb the global RNG state between the runs
+        train(f"seeded{run}", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="s",
+              store=ModelStore(tmp_path / "store"), extra_callbacks=[Snapshot()], verbose=0)
+    for a, b in zip(*starts):
+        np.testing.assert_array_equal(a, b)

@@ -126,6 +126,9 @@ def train(
                         weights=weights_source, policy=policy, loss=loss)
     strategy = strategy or get_strategy("default")
     start = time.perf_counter()
+    # Seed before building: the initial weights are part of the run (without this they came from
+    # whatever the global RNG held, and the plain light VGG learned in one run and died in another).
+    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build()
         if entry.complete() and not force:
@@ -144,7 +147,6 @@ def train(
         keras.callbacks.BackupAndRestore(str(entry.backup_dir), delete_checkpoint=True),
         *extra_callbacks,
     ]
-    keras.utils.set_random_seed(config.seed)
     # shuffle=False: the tf.data pipeline shuffles (Keras would only warn that it cannot).
     model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
               class_weight=class_weight, verbose=verbose, shuffle=False)

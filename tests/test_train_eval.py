@@ -335,3 +335,31 @@ def test_the_seed_fixes_the_initial_weights(tf_keras, tmp_path):
               store=ModelStore(tmp_path / "store"), extra_callbacks=[Snapshot()], verbose=0)
     for a, b in zip(*starts):
         np.testing.assert_array_equal(a, b)
+
+
+def test_imagenet_weights_are_preferred_and_loaded_through_keras_itself(tf_keras, monkeypatch, tmp_path):
+    import h5py
+    from keras.src.applications import vgg16 as keras_vgg16
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from fercourse import pretrained
+
+    # Stand-in for Keras' cached ImageNet file (the real one is 58 MB and checked against a published
+    # hash): another backbone's weights in the same legacy HDF5 layout, under KERAS_HOME/models.
+    source, _ = pretrained.vgg16_backbone((32, 32, 3), weights="random")
+    path = tmp_path / "keras" / "models" / pretrained.KERAS_NOTOP_FILE
+    path.parent.mkdir(parents=True)
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, source)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    asked = []
+    monkeypatch.setattr(keras_vgg16.file_utils, "get_file",
+                        lambda fname, *a, **k: asked.append(fname) or str(path))
+    monkeypatch.setattr(pretrained, "_imagenet_unreachable", False)
+    backbone, info = pretrained.vgg16_backbone((32, 32, 3), weights="auto", log=lambda *a: None)
+    assert asked == [pretrained.KERAS_NOTOP_FILE]  # Keras' own VGG16(weights="imagenet") asked for it
+    assert info.source == "imagenet" and info.pretrained and "Keras cache" in info.description
+    assert info.sha256 == pretrained._sha256(path)
+    for layer in (layer for layer in backbone.layers if layer.weights):
+        for got, want in zip(layer.get_weights(), source.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(got, want)

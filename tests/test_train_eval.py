@@ -136,6 +136,7 @@ def test_displays_hold_the_numbers_behind_the_figures():
     hist = HistoryDisplay.from_history([{"epoch": 0, "loss": 2.0, "val_loss": 2.1, "accuracy": 0.2},
                                         {"epoch": 1, "loss": 1.5, "val_loss": 1.9, "accuracy": 0.4}]).plot()
     assert hist.curves["loss"] == [2.0, 1.5] and len(hist.axes_) == 2
+    assert all(float(tick).is_integer() for tick in hist.axes_[0].get_xticks())
 
 
 def test_history_comparison_cuts_runs_to_an_equal_budget():
@@ -151,6 +152,7 @@ def test_history_comparison_cuts_runs_to_an_equal_budget():
     assert table.loc["bn", "epochs"] == 3 and table.loc["bn", "val_accuracy"] == pytest.approx(0.10)
     assert table.loc["plain", "val_accuracy"] == pytest.approx(0.125)
     assert len(shown.axes_) == 2 and len(shown.axes_[1].lines) == 4  # 2 runs x train/validation
+    assert all(float(tick).is_integer() for tick in shown.axes_[0].get_xticks())  # whole epochs
     full = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short})
     assert full.table().loc["bn", "epochs"] == 6
 

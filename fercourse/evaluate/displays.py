@@ -89,6 +89,7 @@ class HistoryDisplay:
 
     def plot(self, axes=None):
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         metrics = [m for m in ("loss", "accuracy") if m in self.curves]
         if axes is None:
@@ -100,6 +101,7 @@ class HistoryDisplay:
             if f"val_{metric}" in self.curves:
                 ax.plot(epochs, self.curves[f"val_{metric}"], "s-", ms=3, label="validation")
             ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.legend()
         self.axes_ = axes
         return self
@@ -132,6 +134,7 @@ class HistoryComparisonDisplay:
 
     def plot(self, axes=None):
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         metrics = [m for m in ("loss", "accuracy") if any(m in c for c in self.runs.values())]
         if axes is None:
@@ -146,6 +149,7 @@ class HistoryComparisonDisplay:
                         label = f"{name}, {'validation' if key.startswith('val_') else 'train'}"
                         ax.plot(epochs, curves[key], style, marker="o", ms=3, color=colour, label=label)
             ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
         self.axes_ = axes
         return self

@@ -28,6 +28,10 @@ def _epoch_seconds(model, x, y) -> float:
     return time.perf_counter() - start
 
 
+def _trainable(model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
 def main(n: int = 128) -> None:
     tf, keras = import_tensorflow()
     rng = np.random.default_rng(0)
@@ -57,9 +61,8 @@ def main(n: int = 128) -> None:
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="sparse_categorical_crossentropy")
     full = _epoch_seconds(model, images, labels)
     cached = _epoch_seconds(tuned, maps, labels)
-    count = lambda m: sum(int(np.prod(w.shape)) for w in m.trainable_weights)  # noqa: E731
-    print(f"phase 2 - block 5 + head ({count(model):,} trainable in the image model, "
-          f"{count(tuned):,} in the copy on cached maps)")
+    print(f"phase 2 - block 5 + head ({_trainable(model):,} trainable in the image model, "
+          f"{_trainable(tuned):,} in the copy on cached maps)")
     print(f"  epoch with blocks 1-4 recomputed:   {full:8.3f} s")
     print(f"  epoch on cached block-4 maps:       {cached:8.3f} s   ratio {full / cached:7.1f}x per epoch")
 

@@ -57,7 +57,7 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
 class TransferResult:
     """Phase results of VGG16 transfer, and the assembled image -> probabilities model.
 
-    ``head_model`` maps cached block-5 features to probabilities (phase 1's head);
+    ``head.model`` maps cached block-5 features to probabilities (phase 1's head);
     ``model`` maps images to probabilities and carries the fine-tuned block 5 and head
     when phase 2 ran. ``val_features`` are the phase-1 head's validation inputs.
     """

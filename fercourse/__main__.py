@@ -60,8 +60,7 @@ def _train_or_load(args, force: bool):
     print(f"weights: {result.weights}")
     if result.fine_tune is not None:
         head = result.head
-        print(f"phase 1 ({head.entry.folder.name}):", "loaded from the model store" if head.from_store
-              else f"trained in {head.seconds:.0f} s", f"{len(head.history)} epochs")
+        print(f"phase 1 ({head.entry.folder.name}): {head.provenance}, {len(head.history)} epochs")
         return data, result.model, result.fine_tune, result
     return data, result.model, result.head, result
 
@@ -74,8 +73,8 @@ def _overrides(args) -> dict:
 
 def _cmd_train(args) -> int:
     _, _, result, _ = _train_or_load(args, force=args.force)
-    where = "loaded from the model store" if result.from_store else f"trained in {result.seconds:.0f} s"
-    print(f"{result.entry.folder.name}: {where}, {len(result.history)} epochs, policy {result.policy}")
+    print(f"{result.entry.folder.name}: {result.provenance}, {len(result.history)} epochs, "
+          f"policy {result.policy}")
     scored = [r for r in result.history if "val_loss" in r]
     if scored:  # the weights kept are those of the lowest validation loss
         best = min(scored, key=lambda r: r["val_loss"])

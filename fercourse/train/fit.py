@@ -47,6 +47,11 @@ class TrainResult:
     seconds: float
     policy: str
 
+    @property
+    def provenance(self) -> str:
+        """``"loaded from the model store"`` or ``"trained in N s"``."""
+        return "loaded from the model store" if self.from_store else f"trained in {self.seconds:.0f} s"
+
     def curves(self) -> dict[str, list[float]]:
         """History as ``{"loss": [...], "val_loss": [...], ...}`` in epoch order."""
         keys = [k for k in (self.history[0] if self.history else {}) if k != "epoch"]

@@ -3,8 +3,9 @@
     python -m fercourse report             # execute every chapter, export HTML + PDFs to build/
     python -m fercourse report q3 --no-pdf # only chapters starting with q3, HTML only
     python -m fercourse execute q3         # refresh the committed notebook (rewrites notebooks/)
-    python -m fercourse train light_vgg --data /path/to/affectnet --epochs 40
-    python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 40
+    python -m fercourse train light_vgg                 # what the Q5 chapter trains, same defaults
+    python -m fercourse train light_vgg --data /path/to/affectnet --epochs 60 --patience 10
+    python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 60 --patience 10
 """
 from __future__ import annotations
 
@@ -47,14 +48,14 @@ def _train_or_load(args, force: bool):
     verbose = 1 if force or args.command == "train" else 0
     if args.model == "light_vgg":
         config = dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))
-        result = recipes.train_light_vgg(data, config, batch_norm=not args.plain, strategy=args.strategy,
+        result = recipes.train_light_vgg(data, config, batch_norm=args.batch_norm, strategy=args.strategy,
                                          force=force, verbose=verbose)
         return data, result.model, result, None
     config = dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))
     tuned = None
-    if args.fine_tune:  # augmentation needs images: on cached block-4 maps there is none
-        tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=args.fine_tune,
-                                    augment=args.fine_tune_on == "images")
+    epochs = recipes.FINE_TUNE_QUICK.epochs if args.fine_tune is None else args.fine_tune
+    if epochs:  # augmentation needs images: on cached block-4 maps there is none
+        tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=epochs, augment=args.fine_tune_on == "images")
     result = recipes.train_vgg16_transfer(data, config, weights=args.weights, fine_tune=tuned,
                                           fine_tune_on=args.fine_tune_on, force=force, verbose=verbose)
     print(f"weights: {result.weights}")
@@ -109,10 +110,15 @@ def _add_training_arguments(parser) -> None:
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--patience", type=int, default=None,
                         help="epochs without a better validation loss before stopping")
-    parser.add_argument("--plain", action="store_true", help="light VGG: the table's plain form (no batch norm)")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--plain", action="store_true",
+                      help="light VGG: the table's plain form (the default, the chapter's main model)")
+    form.add_argument("--batch-norm", action="store_true",
+                      help="light VGG: the authors' variant with batch normalisation and dropout")
     parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE")
-    parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
-                        help="vgg16: then fine-tune block 5 and the head for EPOCHS")
+    parser.add_argument("--fine-tune", type=int, default=None, metavar="EPOCHS",
+                        help="vgg16: then fine-tune block 5 and the head for EPOCHS (default: as the chapter, "
+                             "3; 0 skips phase 2)")
     parser.add_argument("--fine-tune-on", choices=["features", "images"], default="features",
                         help="vgg16: cached block-4 maps (fast, no augmentation) or augmented images")
     parser.add_argument("--strategy", choices=["default", "mirrored"], default="default")

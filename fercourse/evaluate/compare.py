@@ -38,20 +38,35 @@ def latency_ms(model, image_size: int = 128, repeats: int = 20) -> float:
     return float(np.median(times) * 1000.0)
 
 
-def comparison_table(rows: list[dict], image_size: int = 128):
+def trainable_count(model) -> int:
+    """Parameters in the model's trainable weights."""
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def comparison_table(rows: list[dict], image_size: int = 128, timings: bool = True):
     """One row per model: ``{"model": name, "keras": model, "report": ClassificationReport}``.
 
-    Columns: parameters, trainable, weights MB, latency ms/image (CPU, batch 1), accuracy,
-    macro-F1, macro-AUC. Returns a pandas DataFrame indexed by model name.
+    Optional row keys: ``"trained"`` (parameters that training changed, when the model's
+    trainable flags no longer say so: a VGG16 whose block 5 was fine-tuned on cached maps),
+    ``"weights"`` (where its weights started) and ``"seconds"`` (training time).
+    Columns: parameters, trained, weights MB, latency ms/image (CPU, batch 1; skipped when
+    ``timings`` is false), accuracy, macro-F1, macro-AUC [, weights, training s]. Returns a
+    pandas DataFrame indexed by model name.
     """
     import pandas as pd
 
     out = []
     for row in rows:
         model, report = row["keras"], row["report"]
-        out.append({"model": row["model"], "parameters": int(model.count_params()),
-                    "trainable": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
-                    "weights MB": round(weights_megabytes(model), 2),
-                    "ms / image": round(latency_ms(model, image_size), 1),
-                    **{k: round(v, 3) for k, v in report.summary().items()}})
+        line = {"model": row["model"], "parameters": int(model.count_params()),
+                "trained": int(row.get("trained", trainable_count(model))),
+                "weights MB": round(weights_megabytes(model), 2)}
+        if timings:
+            line["ms / image"] = round(latency_ms(model, image_size), 1)
+        line.update({k: round(v, 3) for k, v in report.summary().items()})
+        if "weights" in row:
+            line["weights"] = row["weights"]
+        if "seconds" in row:
+            line["training s"] = round(float(row["seconds"]))
+        out.append(line)
     return pd.DataFrame(out).set_index("model")

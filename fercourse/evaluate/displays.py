@@ -75,9 +75,16 @@ class ConfusionDisplay:
         return self
 
 
+MONITOR_LABEL = "monitor (held out of Train)"
+
+
 @dataclasses.dataclass
 class HistoryDisplay:
-    """Training curves: loss and accuracy, train vs validation, per epoch."""
+    """Training curves: loss and accuracy, train vs the monitored split, per epoch.
+
+    Keras names the monitored split's metrics ``val_*``; in this course that is the slice held
+    out of Train for early stopping (``MONITOR_LABEL``), never the reported Validation split.
+    """
 
     curves: dict[str, list[float]]
     title: str = ""
@@ -99,7 +106,7 @@ class HistoryDisplay:
             epochs = np.arange(1, len(self.curves[metric]) + 1)
             ax.plot(epochs, self.curves[metric], "o-", ms=3, label="train")
             if f"val_{metric}" in self.curves:
-                ax.plot(epochs, self.curves[f"val_{metric}"], "s-", ms=3, label="validation")
+                ax.plot(epochs, self.curves[f"val_{metric}"], "s-", ms=3, label=MONITOR_LABEL)
             ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.legend()
@@ -146,7 +153,7 @@ class HistoryComparisonDisplay:
                 for key, style in ((metric, "--"), (f"val_{metric}", "-")):
                     if key in curves:
                         epochs = np.arange(1, len(curves[key]) + 1)
-                        label = f"{name}, {'validation' if key.startswith('val_') else 'train'}"
+                        label = f"{name}, {MONITOR_LABEL if key.startswith('val_') else 'train'}"
                         ax.plot(epochs, curves[key], style, marker="o", ms=3, color=colour, label=label)
             ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -11,6 +11,15 @@ import numpy as np
 
 from ..data.classes import AFFECTNET_CLASSES
 
+# Expression intensity is drawn from [INTENSITY_LOW, 1]: calibrated (benchmarks/calibrate_synthetic.py)
+# so that the light VGG learns the set in the book's quick budget while weak samples stay ambiguous.
+INTENSITY_LOW = 0.45
+
+# A share of the samples of each class also shows part of its most confusable neighbour's AUs.
+BLEND_PROBABILITY = 0.2
+CONFUSABLE = {"neutral": "sad", "happy": "contempt", "sad": "neutral", "surprise": "fear", "fear": "surprise",
+              "disgust": "anger", "anger": "disgust", "contempt": "happy"}
+
 # The AUs the renderer knows (FACS number: what it moves).
 ACTION_UNITS = {
     "AU1": "inner brow raiser",
@@ -69,10 +78,20 @@ def sample_expression(cls: str, rng: np.random.Generator) -> dict:
     """
     if cls not in PROTOTYPES:
         raise ValueError(f"unknown class {cls!r}; expected one of {AFFECTNET_CLASSES}")
-    intensity = float(rng.uniform(0.3, 1.0)) if cls != "neutral" else 0.0
+    intensity = float(rng.uniform(INTENSITY_LOW, 1.0)) if cls != "neutral" else 0.0
     aus = {au: float(rng.uniform(0.0, 0.12)) for au in ACTION_UNITS}  # everyone's face moves a little
+    # Some faces are ambiguous, as in real data: their own expression is weaker and they also
+    # carry part of the expression easiest to mistake for theirs (fear/surprise, anger/disgust,
+    # weak sad/neutral, contempt/happy). Drawn for every sample: the random stream stays aligned.
+    blend, mix = rng.random() < BLEND_PROBABILITY, float(rng.uniform(0.3, 0.8))
+    own = 1.0 - 0.5 * mix if blend else 1.0
     for au, weight in PROTOTYPES[cls].items():
-        aus[au] = min(1.2, aus[au] + weight * intensity * float(rng.uniform(0.8, 1.2)))
+        aus[au] = min(1.2, aus[au] + own * weight * intensity * float(rng.uniform(0.8, 1.2)))
+    if blend:
+        other = CONFUSABLE[cls]
+        strength = mix * (intensity if cls != "neutral" else float(rng.uniform(INTENSITY_LOW, 0.7)))
+        for au, weight in PROTOTYPES[other].items():
+            aus[au] = min(1.2, max(aus[au], weight * strength))
     # Anger sometimes shouts: open mouth instead of pressed lips.
     if cls == "anger" and rng.random() < 0.3:
         aus["AU26"], aus["AU23"] = 0.7 * intensity + 0.2, 0.1
@@ -84,3 +103,30 @@ def sample_expression(cls: str, rng: np.random.Generator) -> dict:
     va = np.clip(np.array([v0, a0]) * scale + rng.normal(0.0, 0.08, 2), -1.0, 1.0)
     regions = sorted({REGION_OF[au] for au in PROTOTYPES[cls]}) or ["brows", "eyes", "mouth"]
     return {"aus": aus, "intensity": intensity, "va": (float(va[0]), float(va[1])), "regions": regions}
+
+
+def shared_action_units(threshold: float = 0.3) -> "object":
+    """Which prototype AUs each pair of classes shares (weight >= ``threshold`` in both).
+
+    Returns a pandas DataFrame, classes x classes, of strings such as ``"AU1 AU2 AU5"``
+    (empty where nothing is shared; the diagonal lists each class's own AUs). Classes that
+    share AUs are the ones a model is expected to confuse.
+    """
+    import pandas as pd
+
+    strong = {c: {au for au, w in PROTOTYPES[c].items() if w >= threshold} for c in AFFECTNET_CLASSES}
+    order = list(ACTION_UNITS)
+    cell = lambda a, b: " ".join(au for au in order if au in strong[a] & strong[b])  # noqa: E731
+    return pd.DataFrame([[cell(a, b) for b in AFFECTNET_CLASSES] for a in AFFECTNET_CLASSES],
+                        index=list(AFFECTNET_CLASSES), columns=list(AFFECTNET_CLASSES))
+
+
+def action_unit_matrix(classes: list[str], rngs) -> np.ndarray:
+    """The sampled AU intensities (N, len(ACTION_UNITS)) of samples whose streams are ``rngs``.
+
+    Uses the same first draws as the image generator, so row i is exactly what sample i's
+    face was drawn from: the input of the set's "ceiling" classifier (how separable the
+    classes are before any pixel is drawn).
+    """
+    rows = [sample_expression(c, rng)["aus"] for c, rng in zip(classes, rngs)]
+    return np.array([[row[au] for au in ACTION_UNITS] for row in rows])

@@ -150,12 +150,12 @@ def render_face(identity: dict, aus: dict[str, float]) -> tuple[np.ndarray, np.n
     cv2.fillPoly(regions, [nose_poly], REGION_BITS["nose"])
 
     # Mouth.
-    half_w = 24 + 8 * g("AU12") + 12 * g("AU20") - 8 * g("AU23")
-    lift_left = -16 * g("AU12") + 14 * g("AU15") + 3 * g("AU20")
-    lift_right = lift_left - 16 * g("AU14R")
+    half_w = 24 + 8 * g("AU12") + 16 * g("AU20") - 8 * g("AU23")
+    lift_left = -16 * g("AU12") + 20 * g("AU15") + 3 * g("AU20")
+    lift_right = lift_left - 22 * g("AU14R")
     left, right = (cx - half_w, my + lift_left), (cx + half_w, my + lift_right)
     opening = 30 * g("AU26") + 5 * g("AU10")
-    upper_ctrl = (cx, my - 3 - 9 * g("AU10") + 8 * g("AU12") - 8 * g("AU15"))
+    upper_ctrl = (cx, my - 3 - 12 * g("AU10") + 8 * g("AU12") - 8 * g("AU15"))
     lower_ctrl = (cx, my + 4 + 2 * opening + 14 * g("AU12") - 6 * g("AU15"))
     upper, lower = _bezier(left, upper_ctrl, right), _bezier(left, lower_ctrl, right)
     lip = _colour(skin * np.array([0.78, 0.5, 0.5]))

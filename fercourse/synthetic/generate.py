@@ -26,7 +26,11 @@ from ..data.classes import AFFECTNET_CLASSES
 from .expressions import REGION_BITS, sample_expression
 from .faces import CANVAS, apply_pose, background, occluder, render_face, sample_identity, sample_pose
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+# v3 frames the face like AffectNet's crops: the canvas is cut to this box (x0, y0, x1, y1)
+# around the face before resizing, so the face fills most of the image and the background,
+# with its strong edges, is a small share of it (v2 kept the whole canvas: a small face in clutter).
+FACE_BOX = (40, 50, 216, 226)
 SPLIT_FOLDERS = {"train": "Train", "validation": "Validation"}
 MASKS_FOLDER = "_masks"  # starts with "_": the loader ignores it
 _YS, _XS = (np.mgrid[0:CANVAS, 0:CANVAS].astype(np.float32) / CANVAS - 0.5)
@@ -58,8 +62,10 @@ def compose_sample(cls: str, rng: np.random.Generator, size: int = 128) -> dict:
     # Lighting: a directional gradient and an overall exposure.
     theta, strength = rng.uniform(0, 2 * np.pi), rng.uniform(-0.35, 0.35)
     light = rng.uniform(0.75, 1.15) * (1 + 2 * strength * (np.cos(theta) * _XS + np.sin(theta) * _YS))
-    img = cv2.resize(img * light[..., None], (size, size), interpolation=cv2.INTER_AREA)
-    mask = cv2.resize(regions, (size, size), interpolation=cv2.INTER_NEAREST)
+    x0, y0, x1, y1 = FACE_BOX
+    img = (img * light[..., None])[y0:y1, x0:x1]
+    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(regions[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_NEAREST)
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.4))
     img += rng.normal(0, rng.uniform(0, 6), img.shape).astype(np.float32)
@@ -150,6 +156,20 @@ def ensure_dataset(seed: int = 0, train_per_class: int = 150, validation_per_cla
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return info
+
+
+def sampled_action_units(seed: int = 0, split: str = "train", per_class: int = 150):
+    """(AU intensities (N, n_AUs), labels (N,)) of the generated set's samples, without drawing them.
+
+    The same per-sample streams as :func:`write_dataset`, so the rows are the very AU values
+    the images were drawn from (samples in class order, then index order).
+    """
+    from .expressions import action_unit_matrix
+
+    jobs = [(ci, i) for ci in range(len(AFFECTNET_CLASSES)) for i in range(per_class)]
+    classes = [AFFECTNET_CLASSES[ci] for ci, _ in jobs]
+    matrix = action_unit_matrix(classes, (sample_rng(seed, split, ci, i) for ci, i in jobs))
+    return matrix, np.array([ci for ci, _ in jobs], dtype=np.int32)
 
 
 def load_masks(dataset, split: str) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Frozen-backbone features, computed once per (data, split, weights, size, part) and cached.
 
 Training a head on cached features costs a matrix product per epoch instead of a VGG16
-forward pass per image: on a 2-core CPU the backbone is ~5 GFLOPs per 128x128 image, the
-head ~4 MFLOPs (``benchmarks/bench_features.py`` measures the ratio). Fine-tuning block 5
+forward pass per image: at 128x128 the backbone costs ~5.1 G multiply-adds per image, the head
+~2.1 M (``benchmarks/bench_features.py`` measures the ratio). Fine-tuning block 5
 on cached block-4 maps skips the ~90 % of the forward pass that stays frozen.
 """
 from __future__ import annotations
@@ -43,12 +43,13 @@ def _predict(model, ds, n: int) -> np.ndarray:
 
 
 def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: int = 32,
-                      flip: bool = False) -> np.ndarray:
+                      augment=None) -> np.ndarray:
     """Backbone outputs for ``images`` (N, S, S, 3) uint8 -> (N, ...) float32, cached on disk.
 
-    ``backbone`` takes [0, 1] images (preprocessing inside). ``flip`` computes the features
-    of the horizontally mirrored images (a cheap, label-preserving second view).
-    ``key`` must identify data, split, weights, size and which part of the network.
+    ``backbone`` takes [0, 1] images (preprocessing inside). ``augment`` (a seeded callable
+    on [0, 1] batches, e.g. ``augmentation_layers(seed)``) computes the features of one
+    augmented copy of the images instead. ``key`` must identify data, split, weights, size,
+    the part of the network and the augmented copy.
     """
     from ..env import import_tensorflow
 
@@ -57,11 +58,11 @@ def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: in
     def compute():
         ds = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(batch_size)
         ds = ds.map(lambda x: tf.cast(x, tf.float32) / 255.0)
-        if flip:
-            ds = ds.map(lambda x: x[:, :, ::-1, :])
+        if augment is not None:
+            ds = ds.map(lambda x: augment(x, training=True))
         return _predict(backbone, ds, len(images))
 
-    return _cached({"flip": flip, **key}, compute)
+    return _cached(key, compute)
 
 
 def cached_outputs(model, inputs: np.ndarray, *, key: dict, batch_size: int = 64) -> np.ndarray:

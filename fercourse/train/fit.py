@@ -18,7 +18,7 @@ import time
 from typing import Callable
 
 from ..env import import_tensorflow
-from .store import ModelStore, StoreEntry
+from .store import ModelStore, StoreEntry, architecture_digest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +33,7 @@ class TrainConfig:
     lr_factor: float = 0.5
     augment: bool = True
     class_weights: bool = False  # balanced class weights (the light VGG authors' choice)
+    monitor_fraction: float = 0.1  # stratified slice of Train watched by early stopping / LR decay
     seed: int = 0
 
 
@@ -46,6 +47,11 @@ class TrainResult:
     from_store: bool
     seconds: float
     policy: str
+
+    @property
+    def training_seconds(self) -> float:
+        """How long the training took when it ran (also for a model loaded from the store)."""
+        return float(self.entry.meta().get("seconds", self.seconds)) if self.from_store else self.seconds
 
     @property
     def provenance(self) -> str:
@@ -127,8 +133,6 @@ def train(
     tf, keras = import_tensorflow()
     policy = keras.config.dtype_policy().name
     store = store or ModelStore()
-    entry = store.entry(name, config=dataclasses.asdict(config), data=data_fingerprint,
-                        weights=weights_source, policy=policy, loss=loss)
     strategy = strategy or get_strategy("default")
     start = time.perf_counter()
     # Seed before building: the initial weights are part of the run (without this they came from
@@ -136,6 +140,8 @@ def train(
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build()
+        entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
+                            data=data_fingerprint, weights=weights_source, policy=policy, loss=loss)
         if entry.complete() and not force:
             entry.load_into(model)
             return TrainResult(model, entry.history(), entry, True, time.perf_counter() - start, policy)

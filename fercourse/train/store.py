@@ -1,6 +1,7 @@
 """The model store: trained weights and histories, keyed by everything that produced them.
 
-Key = (model name, hyper-parameters, data fingerprint, weights source, seed, policy). A
+Key = (model name, architecture, hyper-parameters, data fingerprint, weights source, seed,
+policy). A
 notebook that asks for the same training again gets the stored weights in a second;
 change any ingredient and it trains anew. Files per entry, under
 ``<cache>/models/<name>-<key>/``:
@@ -21,7 +22,44 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from .. import atomic, paths
+
+
+def architecture_digest(model) -> str:
+    """A digest of a built model's architecture: every layer's class and config, in order.
+
+    Part of the store key, so that editing a builder (a dropout rate, a unit count, a
+    momentum) can never reload weights trained for the old network. Layer *names* are left
+    out: Keras numbers unnamed layers by how many were made before, which is not architecture.
+    """
+    def layers(m):
+        for layer in m.layers:
+            yield layer
+            if hasattr(layer, "layers"):  # nested models (a backbone inside a transfer model)
+                yield from layers(layer)
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        return value
+
+    rows = [[type(layer).__name__, strip(layer.get_config()) if not hasattr(layer, "layers") else None]
+            for layer in layers(model)]
+    rows.append([list(model.input_shape) if not isinstance(model.input_shape, list) else model.input_shape,
+                 int(model.count_params())])
+    return _key({"layers": rows})
+
+
+def weights_digest(model) -> str:
+    """sha256 (16 hex digits) of a model's weights, in order: what cached features depend on."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _key(ingredients: dict) -> str:

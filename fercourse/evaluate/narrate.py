@@ -1,0 +1,101 @@
+"""Sentences computed from results, so that a chapter's prose cannot contradict its outputs.
+
+A notebook that says "the plain form is better" must still be right when it is re-run on
+another machine. These helpers turn reports into Markdown (render it with
+``IPython.display.Markdown``); every comparison in them is decided by the numbers passed in.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_confusions(report, k: int = 4, shared=None):
+    """The ``k`` largest off-diagonal cells of the confusion matrix (pandas DataFrame).
+
+    Columns: true, predicted, count, share (of the true class's samples) and, when
+    ``shared`` (a classes x classes table such as ``synthetic.expressions.shared_action_units()``)
+    is given, the action units the two classes have in common.
+    """
+    import pandas as pd
+
+    counts = report.confusion()
+    totals = counts.sum(axis=1)
+    cells = [(counts[i, j], i, j) for i in range(len(counts)) for j in range(len(counts)) if i != j and counts[i, j]]
+    rows = []
+    for count, i, j in sorted(cells, key=lambda c: (-c[0], c[1], c[2]))[:k]:
+        true, predicted = report.classes[i], report.classes[j]
+        row = {"true": true, "predicted": predicted, "count": int(count), "share": float(count / totals[i])}
+        if shared is not None:
+            row["shared AUs"] = shared.loc[true, predicted] or "-"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"] + (["shared AUs"] if shared is not None
+                                                                                 else []))
+
+
+def confusion_paragraph(report, name: str, shared=None, k: int = 3) -> str:
+    """Which classes ``name`` confuses most, the weakest and strongest class, as Markdown."""
+    table = top_confusions(report, k, shared)
+    recall = report.per_class()["recall"]
+    weakest, strongest = recall.idxmin(), recall.idxmax()
+    if table.empty:
+        return f"**{name}** makes no error on this split."
+    parts = []
+    for row in table.itertuples(index=False):
+        because = ""
+        if shared is not None:
+            aus = row[4]
+            because = f" (they share {aus})" if aus != "-" else " (no prototype AU in common)"
+        parts.append(f"{row.true} taken for {row.predicted} {row.count} times ({row.share:.0%} of {row.true}){because}")
+    never = [c for c, r in recall.items() if r == 0]
+    tail = (f" It never predicts a correct {', '.join(never)}." if never
+            else " Every class is recognised at least sometimes.")
+    return (f"**{name}**: the most frequent confusions are " + "; ".join(parts) + ". "
+            f"The weakest class is {weakest} (recall {recall[weakest]:.0%}), the strongest {strongest} "
+            f"(recall {recall[strongest]:.0%})." + tail)
+
+
+def ranking_sentence(scores: dict[str, float], metric: str = "validation accuracy", chance: float | None = None,
+                     tie: float = 0.01) -> str:
+    """"A (0.81) > B (0.74) > C (0.20)" with a verdict, decided by the numbers.
+
+    Scores within ``tie`` of each other are called level rather than ranked.
+    """
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    listing = ", ".join(f"{name} {value:.1%}" for name, value in ranked)
+    (best, top), (second, runner) = ranked[0], ranked[1] if len(ranked) > 1 else (None, None)
+    if second is None:
+        verdict = f"{best} reaches {top:.1%}"
+    elif top - runner <= tie:
+        verdict = f"{best} and {second} are level (within {tie:.0%})"
+    else:
+        verdict = f"{best} is ahead by {top - runner:.1%}"
+    above = ""
+    if chance is not None:
+        below = [name for name, value in ranked if value <= chance + 0.05]
+        above = (f"; {' and '.join(below)} {'is' if len(below) == 1 else 'are'} within 5 points of chance "
+                 f"({chance:.1%})" if below else f"; all are clearly above chance ({chance:.1%})")
+    return f"{metric.capitalize()}: {listing}. {verdict}{above}."
+
+
+def fit_sentence(name: str, train_accuracy: float, validation_accuracy: float) -> str:
+    """Over- or under-fitting of one model, judged from its inference-mode scores."""
+    gap = train_accuracy - validation_accuracy
+    if gap > 0.15:
+        judgement = "it overfits: it fits its training faces much better than new ones"
+    elif train_accuracy < 0.6:
+        judgement = "it underfits: even its training faces are not fitted well"
+    else:
+        judgement = "training and validation agree: it generalises about as well as it fits"
+    return (f"{name}: {train_accuracy:.1%} on its training images (inference mode), "
+            f"{validation_accuracy:.1%} on Validation - {judgement}.")
+
+
+def chance_level(num_classes: int) -> float:
+    """Accuracy of a uniform guess (classes balanced)."""
+    return 1.0 / num_classes
+
+
+def stuck_at_chance(history: list[dict], num_classes: int, epochs: int = 3, tolerance: float = 0.02) -> int:
+    """How many of the first ``epochs`` epochs had a monitored loss within ``tolerance`` of ln C."""
+    chance = float(np.log(num_classes))
+    return sum(1 for r in history[:epochs] if abs(r.get("val_loss", np.inf) - chance) < tolerance)

@@ -1,0 +1,125 @@
+"""Cache keys that cannot mix runs: data split, model architecture, backbone weights (issue 9, part 5).
+
+Each test fails on the code before the fix: the dataset fingerprint ignored the hold-out
+fraction and seed, the model store ignored the architecture, and the feature cache keyed
+backbones by a label instead of their weights.
+"""
+import numpy as np
+import pytest
+from PIL import Image
+
+from fercourse.data import hold_out, load_dataset
+from fercourse.train import ModelStore, TrainConfig, train
+from fercourse.train.store import architecture_digest, weights_digest
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture()
+def train_only_tree(tmp_path):
+    """Three classes, 20 random images each, no Validation folder."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "only_train"
+    for c in ("happy", "sad", "anger"):
+        folder = root / "Train" / c
+        folder.mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 255, (24, 24), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def _load(root, **kw):
+    return load_dataset(root, image_size=16, log=lambda *a: None, **kw)
+
+
+def test_the_fingerprint_names_the_hold_out_fraction_and_seed(train_only_tree):
+    base = _load(train_only_tree, validation_split=0.2, seed=0)
+    assert _load(train_only_tree, validation_split=0.2, seed=0).fingerprint == base.fingerprint
+    other_fraction = _load(train_only_tree, validation_split=0.3, seed=0)
+    other_seed = _load(train_only_tree, validation_split=0.2, seed=1)
+    assert len({base.fingerprint, other_fraction.fingerprint, other_seed.fingerprint}) == 3
+    # ... while all three share one decoded-image cache (the files are the same).
+    assert base.decoded_fingerprint == other_fraction.decoded_fingerprint == other_seed.decoded_fingerprint
+    assert set(base["validation"].files) != set(other_seed["validation"].files)
+
+
+def test_the_monitor_slice_is_stratified_disjoint_and_seeded(train_only_tree):
+    data = _load(train_only_tree, validation_split=0.25)
+    rest, monitor = hold_out(data["train"], 0.1, seed=3)
+    assert not set(rest.files) & set(monitor.files)
+    assert sorted(rest.files + monitor.files) == sorted(data["train"].files)
+    assert np.bincount(monitor.labels).tolist() == [2, 2, 2]  # 10 % of 15 per class, rounded
+    again, _ = hold_out(data["train"], 0.1, seed=3)
+    assert again.files == rest.files
+    assert monitor.name == "monitor" and "held out" in monitor.source
+
+
+def _dense(keras, units=4, dropout=0.0, name=None):
+    layers = [keras.Input((6,)), keras.layers.Dense(units, activation="relu")]
+    layers += [keras.layers.Dropout(dropout)] if dropout else []
+    return keras.Sequential(layers + [keras.layers.Dense(2, activation="softmax")], name=name)
+
+
+def test_the_architecture_digest_sees_builder_edits_not_auto_names(tf_keras):
+    _, keras = tf_keras
+    first = architecture_digest(_dense(keras))
+    assert architecture_digest(_dense(keras)) == first  # Keras numbered the layers differently
+    assert architecture_digest(_dense(keras, name="renamed")) == first
+    assert architecture_digest(_dense(keras, units=5)) != first
+    assert architecture_digest(_dense(keras, dropout=0.3)) != first
+    assert architecture_digest(_dense(keras, dropout=0.3)) != architecture_digest(_dense(keras, dropout=0.5))
+
+
+def test_an_edited_builder_never_reloads_stale_weights(tf_keras, tmp_path):
+    tf, keras = tf_keras
+    x = np.random.default_rng(0).normal(size=(32, 6)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(16)
+    store, config = ModelStore(tmp_path / "store"), TrainConfig(epochs=1)
+    first = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
+    same = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
+    edited = train("net", lambda: _dense(keras, dropout=0.5), ds, ds, config, data_fingerprint="d",
+                   store=store, verbose=0)
+    assert not first.from_store and same.from_store
+    assert not edited.from_store and edited.entry.folder != first.entry.folder
+
+
+def test_the_weights_digest_follows_the_weights(tf_keras):
+    _, keras = tf_keras
+    keras.utils.set_random_seed(0)
+    a = _dense(keras)
+    b = _dense(keras)
+    b.set_weights(a.get_weights())
+    assert weights_digest(a) == weights_digest(b)
+    kernel, *rest = b.get_weights()
+    kernel[0, 0] += 1e-3
+    b.set_weights([kernel, *rest])
+    assert weights_digest(a) != weights_digest(b)
+
+
+def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tmp_path, monkeypatch):
+    """Two backbones at one label ('file') but different weights: two feature caches."""
+    from fercourse.data.classes import AFFECTNET_CLASSES
+    from fercourse.train import recipes
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for split, n in (("Train", 3), ("Validation", 1)):
+        for ci, cls in enumerate(AFFECTNET_CLASSES):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray((rng.integers(0, 60, (32, 32, 3)) + ci * 25).astype("uint8")).save(
+                    root / split / cls / f"{i}.png")
+    data = load_dataset(root, image_size=32, log=lambda *a: None)
+    features = tmp_path / "cache" / "features"
+    config = TrainConfig(epochs=1, batch_size=8)
+    _, keras = tf_keras
+    keras.utils.set_random_seed(1)
+    recipes.train_vgg16_transfer(data, config, weights="random", copies=0, verbose=0, log=lambda *a: None)
+    first = set(features.iterdir())
+    keras.utils.set_random_seed(2)
+    recipes.train_vgg16_transfer(data, config, weights="random", copies=0, verbose=0, log=lambda *a: None)
+    second = set(features.iterdir())
+    assert first and len(second) == 2 * len(first)  # another random draw: other weights, new files

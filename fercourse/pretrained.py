@@ -101,8 +101,10 @@ def _unreachable_message(cached: bool, err: BaseException) -> str:
 
     where = paths.display_path(keras_cache_file())
     # Keras wraps the network error in a bare Exception whose text holds the real reason.
-    reason = re.sub(r"https?://\S+", "", str(err)).strip(" :-") or type(err).__name__
-    reason = re.sub(r"\s+", " ", reason)[:160]
+    reason = re.sub(r"\s+", " ", str(err))
+    if "[Errno" in reason:  # "URL fetch failure on <url> : None -- [Errno -2] Name or service not known"
+        reason = "no network: " + reason.rsplit("]", 1)[-1].strip()
+    reason = re.sub(r"https?://\S+", "", reason).strip(" :-")[:160] or type(err).__name__
     if cached:
         return f"ImageNet VGG16 weights: the cached file {where} could not be loaded ({reason}); trying the next source"
     return (f"ImageNet VGG16 weights: no cached file at {where} (the path Keras uses) and no download "

@@ -123,3 +123,15 @@ def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tm
     recipes.train_vgg16_transfer(data, config, weights="random", copies=0, verbose=0, log=lambda *a: None)
     second = set(features.iterdir())
     assert first and len(second) == 2 * len(first)  # another random draw: other weights, new files
+
+
+def test_what_else_decides_a_run_is_part_of_its_key(tf_keras, tmp_path):
+    """The augmentation ranges (passed as ``key``) separate otherwise equal runs."""
+    tf, keras = tf_keras
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(8)
+    store, config = ModelStore(tmp_path / "store"), TrainConfig(epochs=1)
+    runs = [train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0,
+                  key={"augmentation": {"zoom": zoom}}) for zoom in (0.1, 0.2, 0.1)]
+    assert runs[0].entry.folder != runs[1].entry.folder
+    assert runs[2].from_store and runs[2].entry.folder == runs[0].entry.folder

@@ -7,8 +7,9 @@ from fercourse.augment import DEFAULTS, augmentation_layers, count_table, expand
 from fercourse.data import load_dataset
 from fercourse.data.classes import AFFECTNET_CLASSES
 from fercourse.synthetic import compose_sample, ensure_dataset, load_masks, write_dataset
-from fercourse.synthetic.expressions import PROTOTYPES, REGION_BITS, sample_expression
-from fercourse.synthetic.generate import sample_rng
+from fercourse.synthetic.expressions import (BLEND_PROBABILITY, CONFUSABLE, INTENSITY_LOW, PROTOTYPES, REGION_BITS,
+                                            sample_expression, shared_action_units)
+from fercourse.synthetic.generate import compose_sample as _compose, sample_rng, sampled_action_units
 
 
 def _tree_digest(root):
@@ -62,9 +63,17 @@ def test_expression_intensity_and_prototypes():
     rng = np.random.default_rng(0)
     happy = [sample_expression("happy", rng) for _ in range(200)]
     intensities = np.array([h["intensity"] for h in happy])
-    assert 0.3 <= intensities.min() and intensities.max() <= 1.0
+    assert INTENSITY_LOW <= intensities.min() and intensities.max() <= 1.0
     smile = np.array([h["aus"]["AU12"] for h in happy])
-    assert np.corrcoef(intensities, smile)[0, 1] > 0.9  # stronger expression, stronger smile
+    plain = np.array([h["blend"] is None for h in happy])
+    # Stronger expression, stronger smile: AU12 = intensity x U(0.8, 1.2) + a spurious 0-0.12.
+    assert np.all(smile[plain] >= 0.8 * intensities[plain])
+    assert np.all(smile[plain] <= 1.2 * intensities[plain] + 0.12)
+    # About BLEND_PROBABILITY of the faces are ambiguous: a weaker smile plus contempt's AU14R.
+    assert abs((~plain).mean() - BLEND_PROBABILITY) < 0.07
+    assert {h["blend"] for h in happy} == {None, CONFUSABLE["happy"]} == {None, "contempt"}
+    dimple = np.array([h["aus"]["AU14R"] for h in happy])
+    assert dimple[~plain].min() > 0.12 >= dimple[plain].max()  # 0.12: the largest spurious activation
     assert sample_expression("neutral", rng)["intensity"] == 0.0
     assert set(PROTOTYPES) == set(AFFECTNET_CLASSES)
     with pytest.raises(ValueError, match="unknown class"):
@@ -130,3 +139,20 @@ def test_offline_expansion_counts(tf_keras):
     assert table["before"].tolist() == [4, 3, 3, 10] and table["after"].tolist() == [12, 9, 9, 30]
     with pytest.raises(ValueError, match="factor"):
         expand_offline(images, labels, factor=0)
+
+
+def test_shared_action_units_table():
+    table = shared_action_units()
+    assert list(table.index) == list(table.columns) == list(AFFECTNET_CLASSES)
+    assert table.loc["fear", "surprise"] == table.loc["surprise", "fear"] == "AU1 AU2 AU5 AU26"
+    assert table.loc["anger", "disgust"] == "AU4 AU7"
+    assert table.loc["happy", "contempt"] == "" and table.loc["neutral", "sad"] == ""
+    assert table.loc["contempt", "contempt"] == "AU14R"  # the diagonal: a class's own AUs
+
+
+def test_sampled_action_units_are_those_the_images_were_drawn_from():
+    x, y = sampled_action_units(seed=0, split="validation", per_class=3)
+    assert x.shape == (24, 14) and y.tolist() == [c for c in range(8) for _ in range(3)]
+    for row, (ci, i) in zip(x, [(c, k) for c in range(8) for k in range(3)]):
+        aus = _compose(AFFECTNET_CLASSES[ci], sample_rng(0, "validation", ci, i), size=32)["aus"]
+        np.testing.assert_array_equal(row, list(aus.values()))

@@ -40,7 +40,7 @@ def test_vgg16_transfer_uses_the_bundled_fallback_and_says_so(tf_keras, monkeypa
     monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)  # offline, as here
     model, backbone, head, info = vgg16_transfer(8, weights="auto", log=lambda *a: None)
     assert info.source == "hed-bsds500" and info.pretrained and "not ImageNet's own" in info.description
-    assert not backbone.trainable and head.count_params() == 4 * 8192 + 8192 * 256 + 256 + 256 * 8 + 8
+    assert not backbone.trainable and head.count_params() == 2 * 8192 + 8192 * 256 + 256 + 256 * 8 + 8  # mean, std
     bundled = pretrained.read_hed_kernels(pretrained.hed_weights_file())
     assert len(bundled) == 13
     fresh, _ = pretrained.vgg16_backbone(weights="random")

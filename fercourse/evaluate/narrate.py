@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_confusions(report, k: int = 4, shared=None):
+def top_confusions(report, k: int = 4, shared=None, confusable: dict | None = None):
     """The ``k`` largest off-diagonal cells of the confusion matrix (pandas DataFrame).
 
     Columns: true, predicted, count, share (of the true class's samples) and, when
     ``shared`` (a classes x classes table such as ``synthetic.expressions.shared_action_units()``)
-    is given, the action units the two classes have in common.
+    is given, the action units the two classes have in common; when ``confusable`` (class ->
+    the class whose expression some of its samples also carry) is given, whether the pair is
+    ambiguous by construction.
     """
     import pandas as pd
 
@@ -27,27 +29,34 @@ def top_confusions(report, k: int = 4, shared=None):
         row = {"true": true, "predicted": predicted, "count": int(count), "share": float(count / totals[i])}
         if shared is not None:
             row["shared AUs"] = shared.loc[true, predicted] or "-"
+        if confusable is not None:
+            row["blended pair"] = confusable.get(true) == predicted or confusable.get(predicted) == true
         rows.append(row)
-    return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"] + (["shared AUs"] if shared is not None
-                                                                                 else []))
+    extra = (["shared AUs"] if shared is not None else []) + (["blended pair"] if confusable is not None else [])
+    return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"] + extra)
 
 
-def confusion_paragraph(report, name: str, shared=None, k: int = 3) -> str:
-    """Which classes ``name`` confuses most, the weakest and strongest class, as Markdown."""
-    table = top_confusions(report, k, shared)
+def confusion_paragraph(report, name: str, shared=None, k: int = 3, confusable: dict | None = None) -> str:
+    """Which classes ``name`` confuses most and why, the weakest and strongest class, as Markdown."""
+    table = top_confusions(report, k, shared, confusable)
     recall = report.per_class()["recall"]
     weakest, strongest = recall.idxmin(), recall.idxmax()
     if table.empty:
         return f"**{name}** makes no error on this split."
     parts = []
-    for row in table.itertuples(index=False):
-        because = ""
-        if shared is not None:
-            aus = row[4]
-            because = f" (they share {aus})" if aus != "-" else " (no prototype AU in common)"
-        parts.append(f"{row.true} taken for {row.predicted} {row.count} times ({row.share:.0%} of {row.true}){because}")
+    for row in table.to_dict("records"):
+        reasons = []
+        if row.get("shared AUs", "-") != "-":
+            reasons.append(f"they share {row['shared AUs']}")
+        if row.get("blended pair"):
+            reasons.append("an ambiguous pair by construction")
+        if shared is not None and not reasons:
+            reasons.append("no prototype AU in common")
+        because = f" ({'; '.join(reasons)})" if reasons else ""
+        parts.append(f"{row['true']} taken for {row['predicted']} {row['count']} times "
+                     f"({row['share']:.0%} of {row['true']}){because}")
     never = [c for c, r in recall.items() if r == 0]
-    tail = (f" It never predicts a correct {', '.join(never)}." if never
+    tail = (f" It gets no {', '.join(never)} face right." if never
             else " Every class is recognised at least sometimes.")
     return (f"**{name}**: the most frequent confusions are " + "; ".join(parts) + ". "
             f"The weakest class is {weakest} (recall {recall[weakest]:.0%}), the strongest {strongest} "
@@ -56,19 +65,20 @@ def confusion_paragraph(report, name: str, shared=None, k: int = 3) -> str:
 
 def ranking_sentence(scores: dict[str, float], metric: str = "validation accuracy", chance: float | None = None,
                      tie: float = 0.01) -> str:
-    """"A (0.81) > B (0.74) > C (0.20)" with a verdict, decided by the numbers.
+    """"Metric: A 81.0%, B 74.0%. A is ahead by 7.0 points; ..." - the verdict decided by the numbers.
 
-    Scores within ``tie`` of each other are called level rather than ranked.
+    Scores within ``tie`` of each other are called level rather than ranked; with ``chance``,
+    the sentence says which scores are within 5 points of it.
     """
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     listing = ", ".join(f"{name} {value:.1%}" for name, value in ranked)
     (best, top), (second, runner) = ranked[0], ranked[1] if len(ranked) > 1 else (None, None)
     if second is None:
-        verdict = f"{best} reaches {top:.1%}"
+        verdict = f"{best} reaches {top:.1%}"  # one model: nothing to rank
     elif top - runner <= tie:
         verdict = f"{best} and {second} are level (within {tie:.0%})"
     else:
-        verdict = f"{best} is ahead by {top - runner:.1%}"
+        verdict = f"{best} is ahead by {100 * (top - runner):.1f} points"
     above = ""
     if chance is not None:
         below = [name for name, value in ranked if value <= chance + 0.05]

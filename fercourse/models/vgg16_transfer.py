@@ -28,26 +28,50 @@ class VGGPreprocess(keras.layers.Layer):
         return keras.applications.vgg16.preprocess_input(images * 255.0)
 
 
+@keras.saving.register_keras_serializable(package="fercourse")
+class Standardize(keras.layers.Layer):
+    """``(x - mean) / std`` per feature, with *fixed* statistics held as non-trainable weights.
+
+    Set them from data with :meth:`adapt_to`. (Keras' ``Normalization`` does the same, but
+    copying its weights with ``set_weights`` silently keeps the old statistics in use.)
+    """
+
+    def build(self, input_shape):
+        size = int(input_shape[-1])
+        self.mean = self.add_weight(name="mean", shape=(size,), initializer="zeros", trainable=False)
+        self.std = self.add_weight(name="std", shape=(size,), initializer="ones", trainable=False)
+
+    def adapt_to(self, x) -> None:
+        """Statistics of ``x`` (N, features). Features constant in ``x`` (dead ReLUs) get a small
+        floor instead of a zero deviation, so a new image that activates them stays finite."""
+        x = np.asarray(x, np.float64).reshape(len(x), -1)
+        std = x.std(axis=0)
+        self.mean.assign(x.mean(axis=0).astype("float32"))
+        self.std.assign(np.maximum(std, 0.01 * std.mean() + 1e-12).astype("float32"))
+
+    def call(self, x):
+        return (x - keras.ops.cast(self.mean, x.dtype)) / keras.ops.cast(self.std, x.dtype)
+
+
 def transfer_head(feature_shape=(4, 4, 512), num_classes: int = 8, units: int = 256, dropout: float = 0.5,
                   features=None):
-    """Flatten -> Normalization -> Dropout -> Dense(units, relu) -> Dropout -> Dense(num_classes, softmax).
+    """Flatten -> Standardize -> Dropout -> Dense(units, relu) -> Dropout -> Dense(num_classes, softmax).
 
-    ``features`` (N, *feature_shape), when given, sets the normalisation to their exact
-    per-feature mean and variance (``Normalization.adapt``); otherwise it is left for
-    ``set_weights``/``load_weights`` to fill.
+    ``features`` (N, *feature_shape), when given, sets the standardisation to their exact
+    per-feature mean and deviation; otherwise ``set_weights``/``load_weights`` fill it.
     """
     layers = keras.layers
     inputs = keras.Input(feature_shape, name="vgg16_features")
     x = layers.Flatten(name="head_flatten")(inputs)
     # VGG16 activations reach ~1e3: without rescaling, the first update kills every ReLU of the
-    # head (loss stuck at ln 8). The features are frozen, so their statistics are *known*:
-    # a Normalization layer fitted to them once is exact. (Batch norm estimated them by a moving
-    # average that, in a 20-step epoch, stayed near its start: the head scored 27 % in inference
-    # mode on training images it fitted at 82 %.)
-    norm = layers.Normalization(name="head_norm")
-    if features is not None:
-        norm.adapt(np.asarray(features, np.float32).reshape(len(features), -1))
+    # head (loss stuck at ln 8). The features are frozen, so their statistics are *known*: a
+    # standardisation fitted to them once is exact. (Batch norm estimated them by a moving
+    # average that, in a 20-step epoch, stayed near its start: on a real face set the head scored
+    # 27 % in inference mode on training images it fitted at 82 %.)
+    norm = Standardize(name="head_norm")
     x = norm(x)
+    if features is not None:
+        norm.adapt_to(features)
     x = layers.Dropout(dropout, name="head_dropout1")(x)
     x = layers.Dense(units, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout2")(x)

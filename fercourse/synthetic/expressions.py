@@ -74,7 +74,8 @@ REGION_BITS = {"mouth": 1, "brows": 2, "eyes": 4, "nose": 8}
 def sample_expression(cls: str, rng: np.random.Generator) -> dict:
     """AU activations, intensity and (valence, arousal) for one sample of class ``cls``.
 
-    Returns ``{"aus": {AU: value in [0, 1.2]}, "intensity": s, "va": (v, a), "regions": [...]}``.
+    Returns ``{"aus": {AU: value in [0, 1.2]}, "intensity": s, "va": (v, a), "regions": [...],
+    "blend": the confusable class whose AUs were mixed in, or None}``.
     """
     if cls not in PROTOTYPES:
         raise ValueError(f"unknown class {cls!r}; expected one of {AFFECTNET_CLASSES}")
@@ -102,7 +103,8 @@ def sample_expression(cls: str, rng: np.random.Generator) -> dict:
     scale = 0.35 + 0.65 * intensity if cls != "neutral" else 1.0
     va = np.clip(np.array([v0, a0]) * scale + rng.normal(0.0, 0.08, 2), -1.0, 1.0)
     regions = sorted({REGION_OF[au] for au in PROTOTYPES[cls]}) or ["brows", "eyes", "mouth"]
-    return {"aus": aus, "intensity": intensity, "va": (float(va[0]), float(va[1])), "regions": regions}
+    return {"aus": aus, "intensity": intensity, "va": (float(va[0]), float(va[1])), "regions": regions,
+            "blend": CONFUSABLE[cls] if blend else None}
 
 
 def shared_action_units(threshold: float = 0.3) -> "object":

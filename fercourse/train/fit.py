@@ -121,6 +121,7 @@ def train(
     loss: str = "sparse_categorical_crossentropy",
     metrics=("accuracy",),
     extra_callbacks=(),
+    key: dict | None = None,
     verbose="auto",
 ) -> TrainResult:
     """Train ``build()`` on ``train_data`` (a tf.data.Dataset of batches), or load it from the store.
@@ -129,6 +130,7 @@ def train(
     scope). ``force=True`` trains again even when a stored result exists. ``weights_source``
     (e.g. a checksum) is part of the store key; ``weights_description`` is saved beside the
     history in ``meta.json`` so that every stored result says which weights it started from.
+    ``key`` adds whatever else decides the result (e.g. the augmentation ranges) to the store key.
     """
     tf, keras = import_tensorflow()
     policy = keras.config.dtype_policy().name
@@ -141,7 +143,8 @@ def train(
     with strategy.scope():
         model = build()
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
-                            data=data_fingerprint, weights=weights_source, policy=policy, loss=loss)
+                            data=data_fingerprint, weights=weights_source, policy=policy, loss=loss,
+                            **({"extra": key} if key else {}))
         if entry.complete() and not force:
             entry.load_into(model)
             return TrainResult(model, entry.history(), entry, True, time.perf_counter() - start, policy)

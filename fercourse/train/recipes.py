@@ -34,7 +34,7 @@ LIGHT_VGG_QUICK = TrainConfig(epochs=20, batch_size=32, learning_rate=3e-4, pati
 # copies of each (the same augmentation family as the light VGG's).
 HEAD_QUICK = TrainConfig(epochs=40, batch_size=64, learning_rate=1e-3, patience=6, lr_patience=3,
                          augment=True, class_weights=True)
-AUGMENTED_COPIES = 2
+AUGMENTED_COPIES = 1
 # Block 5 + head on cached block-4 maps (of the same augmented copies).
 FINE_TUNE_QUICK = TrainConfig(epochs=3, batch_size=32, learning_rate=1e-5, patience=2, lr_patience=1,
                               augment=False, class_weights=True)
@@ -63,7 +63,8 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
     return train(name, lambda: light_vgg(n, batch_norm=batch_norm, dropout=0.5 if batch_norm else 0.0),
                  train_ds, monitor_ds, config, data_fingerprint=data.fingerprint, weights_source="he-init",
                  weights_description="He initialisation, trained from scratch (no pretrained weights)",
-                 store=store, force=force, strategy=get_strategy(strategy), class_weight=weights, verbose=verbose)
+                 store=store, force=force, strategy=get_strategy(strategy), class_weight=weights, verbose=verbose,
+                 key={"augmentation": augmentation_settings()} if config.augment else None)
 
 
 @dataclasses.dataclass
@@ -150,6 +151,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                         batches(all_features, all_labels, c), batches(monitor_features, monitor.labels), c,
                         data_fingerprint=data.fingerprint, weights_source=source, class_weight=weights_of,
                         weights_description=f"{info}; head on {1 + len(views)} views of each image",
+                        key={"augmentation": augmentation_settings()} if views else None,
                         store=store, force=force, verbose=verbose)
     head.set_weights(head_result.model.get_weights())
     head_proba = head_result.model.predict(batches(val_features, val_labels), verbose=0).astype("float64")
@@ -179,7 +181,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
             image_train = as_tf_dataset(fit_part, batch_size=fine_tune.batch_size, shuffle=True,
                                         seed=fine_tune.seed, augment=augment)
             tuned = train("vgg16_finetune", build, image_train, as_tf_dataset(monitor, batch_size=64), fine_tune,
-                          **origin)
+                          key={"augmentation": augmentation_settings()} if fine_tune.augment else None, **origin)
             model = tuned.model
             proba = model.predict(as_tf_dataset(data["validation"], batch_size=64), verbose=0).astype("float64")
             fit_proba = model.predict(as_tf_dataset(fit_part, batch_size=64), verbose=0).astype("float64")

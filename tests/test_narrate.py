@@ -1,0 +1,46 @@
+"""Prose computed from results: the verdicts follow the numbers (fercourse.evaluate.narrate)."""
+import numpy as np
+import pandas as pd
+
+from fercourse.evaluate import ClassificationReport, narrate
+
+
+def _report(y_true, y_pred, classes=("a", "b", "c")):
+    proba = np.full((len(y_pred), len(classes)), 0.1)
+    proba[np.arange(len(y_pred)), y_pred] = 0.8
+    return ClassificationReport(classes, np.asarray(y_true), proba / proba.sum(1, keepdims=True))
+
+
+def test_ranking_follows_the_numbers_and_calls_ties_and_chance():
+    text = narrate.ranking_sentence({"x": 0.60, "y": 0.80}, chance=0.125)
+    assert text.index("y 80.0%") < text.index("x 60.0%") and "y is ahead by 20.0 points" in text
+    assert "clearly above chance" in text
+    assert "level" in narrate.ranking_sentence({"x": 0.805, "y": 0.80})
+    assert "x is within 5 points of chance" in narrate.ranking_sentence({"x": 0.15, "y": 0.8}, chance=0.125)
+
+
+def test_top_confusions_and_the_paragraph_name_the_real_cells():
+    # true a: 2 right, 3 taken for b; true b: all right; true c: 1 taken for a, 4 never right -> c recall 0
+    y_true = [0] * 5 + [1] * 5 + [2] * 5
+    y_pred = [0, 0, 1, 1, 1] + [1] * 5 + [0] + [1] * 4
+    report = _report(y_true, y_pred)
+    shared = pd.DataFrame([["", "AU1", ""], ["AU1", "", ""], ["", "", ""]], index=list("abc"), columns=list("abc"))
+    table = narrate.top_confusions(report, k=2, shared=shared, confusable={"c": "b", "b": "c"})
+    assert table[["true", "predicted", "count"]].values.tolist() == [["c", "b", 4], ["a", "b", 3]]
+    assert table["share"].tolist() == [0.8, 0.6] and table["blended pair"].tolist() == [True, False]
+    text = narrate.confusion_paragraph(report, "m", shared, k=2, confusable={"c": "b", "b": "c"})
+    assert "c taken for b 4 times (80% of c) (an ambiguous pair by construction)" in text
+    assert "a taken for b 3 times (60% of a) (they share AU1)" in text
+    assert "weakest class is c (recall 0%)" in text and "It gets no c face right." in text
+
+
+def test_fit_sentence_judges_the_gap():
+    assert "overfits" in narrate.fit_sentence("m", 1.0, 0.5)
+    assert "underfits" in narrate.fit_sentence("m", 0.4, 0.38)
+    assert "agree" in narrate.fit_sentence("m", 0.86, 0.84)
+
+
+def test_stuck_at_chance_counts_the_first_epochs_only():
+    chance = float(np.log(8))
+    history = [{"val_loss": chance}, {"val_loss": chance + 0.01}, {"val_loss": 1.5}, {"val_loss": chance}]
+    assert narrate.stuck_at_chance(history, 8) == 2

@@ -24,19 +24,6 @@ import time
 import numpy as np
 
 
-def ceiling(seed: int = 0) -> tuple[float, np.ndarray]:
-    """Validation accuracy and confusion of a logistic regression on the sampled AU intensities."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import confusion_matrix
-
-    from fercourse.synthetic.generate import sampled_action_units
-
-    x, y = sampled_action_units(seed, "train", 150)
-    xv, yv = sampled_action_units(seed, "validation", 50)
-    predicted = LogisticRegression(max_iter=5000).fit(x, y).predict(xv)
-    return float(np.mean(predicted == yv)), confusion_matrix(yv, predicted)
-
-
 def score(data, config, batch_norm: bool) -> dict:
     from fercourse.data.pipeline import as_tf_dataset
     from fercourse.evaluate import ClassificationReport, predict_proba
@@ -67,10 +54,10 @@ def main() -> None:
     import pandas as pd
 
     from fercourse.data import load_dataset
-    from fercourse.synthetic.generate import GENERATOR_VERSION
+    from fercourse.synthetic.generate import GENERATOR_VERSION, action_unit_ceiling
     from fercourse.train import recipes
 
-    accuracy, confusion = ceiling()
+    accuracy, confusion = action_unit_ceiling()
     print(f"generator v{GENERATOR_VERSION}; AU ceiling (logistic regression on sampled AU intensities): "
           f"validation accuracy {accuracy:.3f}")
     print("its confusion matrix (rows: true class):\n", confusion)

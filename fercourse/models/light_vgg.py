@@ -9,7 +9,7 @@ valence/arousal. The plain form has 3,744,664 parameters with 8 classes.
 ``batch_norm=True`` gives the authors' published variant: batch normalisation after
 each conv pair and each hidden dense layer, and dropout before the dense layers.
 
-Batch normalisation uses momentum 0.9, not Keras' 0.99: with the 30-40 steps of an epoch on
+Batch normalisation uses momentum 0.9, not Keras' 0.99: with the few dozen steps of an epoch on
 a small set, 0.99 leaves the moving statistics (what inference uses) most of the way back at
 their initial values, and a model that trained well scored near chance in inference mode.
 

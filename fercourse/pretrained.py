@@ -24,6 +24,7 @@ import importlib.util
 import io
 import os
 import socket
+import textwrap
 from pathlib import Path
 
 KERAS_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -124,7 +125,7 @@ def _try_imagenet(input_shape, log):
             model = _vgg16(input_shape, "imagenet")
     except Exception as err:  # noqa: BLE001 - any download failure means "not available here"
         _imagenet_unreachable = True
-        log(_unreachable_message(cached, err))
+        log(textwrap.fill(_unreachable_message(cached, err), 88))
         return None
     finally:
         socket.setdefaulttimeout(previous)

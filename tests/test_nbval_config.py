@@ -28,7 +28,8 @@ def _nbval(path):
 
 def test_round_off_differences_pass_but_changed_counts_fail(tmp_path):
     ok = tmp_path / "ok.ipynb"
-    _notebook(ok, [("print(f'{7.4014e-16:.4e}')", "2.2204e-16\n"), ("print(7904)", "7904\n")])
+    _notebook(ok, [("print(f'{7.4014e-16:.4e}')", "2.2204e-16\n"), ("print(7904)", "7904\n"),
+                   ("print(f'{0.0:.4e}')", "1.1102e-16\n")])  # exact zero vs round-off: the same noise
     assert _nbval(ok).returncode == 0
 
     bad = tmp_path / "bad.ipynb"
@@ -43,3 +44,6 @@ def test_round_off_differences_pass_but_changed_counts_fail(tmp_path):
     tolerance = tmp_path / "tolerance.ipynb"  # 1e-06 is not round-off: compared
     _notebook(tolerance, [("print(f'{1e-6:.4e}')", "1.0000e-05\n")])
     assert _nbval(tolerance).returncode != 0
+    half = tmp_path / "half.ipynb"  # a real error (the draft's 0.5) against zero: compared
+    _notebook(half, [("print(f'{0.0:.4e}')", "5.0000e-01\n")])
+    assert _nbval(half).returncode != 0

@@ -284,6 +284,11 @@ def test_comparison_table_columns(tf_keras):
     assert row["parameters"] == 16 * 16 * 3 * 4 + 4 == row["trained"]
     assert row["weights MB"] > 0.01 and row["ms / image"] > 0
     assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro-AUC"] <= 1
+    report = ClassificationReport(tuple("abcd"), y, proba)
+    described = comparison_table([{"model": "m", "keras": model, "report": report, "trained": 7, "weights": "w",
+                                   "epochs": "3 + 2", "seconds": 12.4}], image_size=16, timings=False).loc["m"]
+    assert described["trained"] == 7 and described["weights"] == "w" and described["epochs"] == "3 + 2"
+    assert described["training s"] == 12 and "ms / image" not in described
 
 
 def test_backbone_features_are_cached_on_disk(tf_keras, tmp_path):

@@ -48,7 +48,8 @@ def comparison_table(rows: list[dict], image_size: int = 128, timings: bool = Tr
 
     Optional row keys: ``"trained"`` (parameters that training changed, when the model's
     trainable flags no longer say so: a VGG16 whose block 5 was fine-tuned on cached maps),
-    ``"weights"`` (where its weights started) and ``"seconds"`` (training time).
+    ``"weights"`` (where its weights started), ``"epochs"`` (its training budget) and
+    ``"seconds"`` (training time).
     Columns: parameters, trained, weights MB, latency ms/image (CPU, batch 1; skipped when
     ``timings`` is false), accuracy, macro-F1, macro-AUC [, weights, training s]. Returns a
     pandas DataFrame indexed by model name.
@@ -64,8 +65,9 @@ def comparison_table(rows: list[dict], image_size: int = 128, timings: bool = Tr
         if timings:
             line["ms / image"] = round(latency_ms(model, image_size), 1)
         line.update({k: round(v, 3) for k, v in report.summary().items()})
-        if "weights" in row:
-            line["weights"] = row["weights"]
+        for key in ("weights", "epochs"):  # descriptive columns, passed through as given
+            if key in row:
+                line[key] = row[key]
         if "seconds" in row:
             line["training s"] = round(float(row["seconds"]))
         out.append(line)

@@ -39,7 +39,7 @@ def score(data, config, batch_norm: bool) -> dict:
     return {"form": "batch norm" if batch_norm else "plain", "seed": config.seed,
             "accuracy": report.accuracy, "min recall": float(report.per_class()["recall"].min()),
             "macro-F1": report.macro_f1, "epochs run": len(run.history), "kept": kept["epoch"] + 1,
-            "epochs at chance": stuck, "seconds": run.seconds if not run.from_store else float("nan"),
+            "epochs at chance": stuck, "training s": run.training_seconds, "stored": run.from_store,
             "wall s": time.perf_counter() - start}
 
 

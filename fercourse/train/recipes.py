@@ -39,7 +39,8 @@ LIGHT_VGG_QUICK = TrainConfig(epochs=25, batch_size=16, learning_rate=3e-4, pati
 HEAD_QUICK = TrainConfig(epochs=40, batch_size=64, learning_rate=1e-3, patience=6, lr_patience=3,
                          augment=True, class_weights=True)
 AUGMENTED_COPIES = 1
-# Block 5 + head on cached block-4 maps (of the same augmented copies).
+# Block 5 + head on the cached block-4 maps of the original training images (no augmentation
+# there: the maps are fixed; the augmented copies would cost another 1,080 maps an epoch).
 FINE_TUNE_QUICK = TrainConfig(epochs=3, batch_size=32, learning_rate=1e-5, patience=2, lr_patience=1,
                               augment=False, class_weights=True)
 

@@ -262,11 +262,10 @@ def hold_out(split: ImageSplit, fraction: float, seed: int = 0, name: str = "mon
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
-    parts = _hold_out({"source": split.source, "files": split.files, "labels": split.labels,
-                       "images": split.images, "va": split.valence_arousal}, fraction, seed)
-    (kept, held), names = parts, (split.name, name)
-    return tuple(ImageSplit(n, p["source"], p["files"], p["labels"], p["images"], p["va"])
-                 for n, p in zip(names, (kept, held)))
+    kept, held = _hold_out({"source": split.source, "files": split.files, "labels": split.labels,
+                            "images": split.images, "va": split.valence_arousal}, fraction, seed)
+    as_split = lambda n, p: ImageSplit(n, p["source"], p["files"], p["labels"], p["images"], p["va"])  # noqa: E731
+    return as_split(split.name, kept), as_split(name, held)
 
 
 def load_dataset(

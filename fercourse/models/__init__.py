@@ -3,6 +3,6 @@
 ``vgg16_transfer`` lives in ``fercourse.models.vgg16_transfer`` (importing it loads
 TensorFlow and registers its preprocessing layer).
 """
-from .light_vgg import light_vgg
+from .light_vgg import copy_convolutions, light_vgg, light_vgg_gap
 
-__all__ = ["light_vgg"]
+__all__ = ["copy_convolutions", "light_vgg", "light_vgg_gap"]

@@ -1,0 +1,98 @@
+"""CAM figures that keep their numbers (like ``fercourse.evaluate``'s displays)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .overlay import overlay
+
+
+@dataclasses.dataclass
+class CamGridDisplay:
+    """Rows = classes; per row, the chosen misses then hits, each a map over its image.
+
+    ``tiles[c]`` lists (index, true, predicted, confidence) per column of class ``c``'s row.
+    """
+
+    images: np.ndarray
+    maps: np.ndarray
+    tiles: dict
+    classes: tuple
+    per_class: int
+    title: str = ""
+
+    @classmethod
+    def from_examples(cls, images, maps_by_index: dict, y_true, proba, examples, classes, title: str = ""):
+        """``maps_by_index``: split index -> map (H, W) for every index of ``examples``."""
+        predicted, confidence = np.asarray(proba).argmax(1), np.asarray(proba).max(1)
+        tiles = {c: [(i, int(y_true[i]), int(predicted[i]), float(confidence[i]))
+                     for i in examples.misses[c] + examples.hits[c]] for c in sorted(examples.hits)}
+        return cls(images, maps_by_index, tiles, tuple(classes), examples.per_class, title)
+
+    def plot(self, cell: float = 1.3):
+        import matplotlib.pyplot as plt
+
+        rows, cols = len(self.tiles), 2 * self.per_class
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * cell + 1.3, rows * cell + 0.4), squeeze=False)
+        for r, (c, row) in enumerate(self.tiles.items()):
+            misses = [t for t in row if t[1] != t[2]]
+            hits = [t for t in row if t[1] == t[2]]
+            slots = misses + [None] * (self.per_class - len(misses)) + hits + [None] * (self.per_class - len(hits))
+            for k, tile in enumerate(slots):
+                ax = axes[r, k]
+                ax.set_xticks([]), ax.set_yticks([])
+                ax.grid(False)
+                if tile is None:
+                    ax.text(0.5, 0.5, "none", ha="center", va="center", fontsize=7, color="0.5")
+                    for side in ax.spines.values():
+                        side.set_visible(False)
+                else:
+                    i, true, pred, conf = tile
+                    ax.imshow(overlay(self.images[i], self.maps[i]))
+                    colour = "tab:green" if true == pred else "tab:red"
+                    ax.set_title(f"{self.classes[pred]} {conf:.2f}", fontsize=7, color=colour, pad=2)
+                if k == 0:
+                    ax.set_ylabel(self.classes[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[0, 0].annotate("misclassified", (0, 1.35), xycoords="axes fraction", fontsize=8)
+        axes[0, self.per_class].annotate("correct", (0, 1.35), xycoords="axes fraction", fontsize=8)
+        fig.suptitle(self.title or "class activation maps (tile title: predicted class, confidence)", fontsize=9)
+        fig.tight_layout()
+        self.figure_ = fig
+        return self
+
+
+@dataclasses.dataclass
+class PerturbationDisplay:
+    """Mean deletion and insertion curves per method (random map included), AUC in the legend."""
+
+    curves: dict  # method -> {"deletion": PerturbationCurves, "insertion": PerturbationCurves}
+    title: str = ""
+
+    @property
+    def aucs(self) -> dict:
+        """method -> {"deletion": mean AUC, "insertion": mean AUC}."""
+        return {m: {k: float(v.auc.mean()) for k, v in kinds.items()} for m, kinds in self.curves.items()}
+
+    def plot(self, axes=None):
+        import matplotlib.pyplot as plt
+
+        kinds = ("deletion", "insertion")
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+        for ax, kind in zip(axes, kinds):
+            for method, by_kind in self.curves.items():
+                if kind not in by_kind:
+                    continue
+                curves = by_kind[kind]
+                style = dict(color="0.5", ls="--") if method == "random" else {}
+                ax.plot(curves.fractions, curves.mean_curve, label=f"{method} ({curves.auc.mean():.3f})", **style)
+            better = "lower" if kind == "deletion" else "higher"
+            ax.set(xlabel=f"fraction of pixels {'removed' if kind == 'deletion' else 'revealed'}",
+                   ylabel="probability of the class", title=f"{kind} (AUC; {better} is better)", ylim=(0, 1))
+            ax.legend(fontsize=7)
+        if self.title:
+            axes[0].figure.suptitle(self.title)
+        axes[0].figure.tight_layout()
+        self.axes_ = axes
+        return self

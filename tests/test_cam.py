@@ -197,3 +197,26 @@ def test_region_table_has_one_row_per_class_with_chance():
     assert list(table.index) == ["a", "b"]
     assert np.allclose(table["pointing"], 1.0) and np.allclose(table["energy"], 1.0)
     assert np.all(table["energy / chance"] > 10)
+
+
+def test_cam_sentences_follow_the_numbers():
+    import pandas as pd
+
+    from fercourse.cam.narrate import (failure_sentence, faithfulness_sentence, improvement_sentence,
+                                       region_sentence)
+
+    table = pd.DataFrame({"pointing": [np.nan, 0.8, 0.1], "energy": [np.nan, 0.4, 0.1],
+                          "chance": [np.nan, 0.2, 0.2]}, index=["neutral", "happy", "sad"])
+    table["energy / chance"] = table["energy"] / table["chance"]
+    text = region_sentence(table)
+    assert "for 1 of 2 classes" in text and "0.50 for sad" in text and "2.00 for happy" in text and "neutral" in text
+    text = failure_sentence([0.1, 0.3, 0.5], [0.5, 0.9, 0.9], [False, True, True], pairs=1.0)
+    assert "put less" in text and "less sure" in text and "100 %" in text
+    aucs = {"A": {"deletion": 0.2, "insertion": 0.8}, "B": {"deletion": 0.7, "insertion": 0.5},
+            "random": {"deletion": 0.6, "insertion": 0.6}}
+    text = faithfulness_sentence(aucs)
+    assert "for 1 of 2 methods (best: A" in text
+    before = {"parameters": 4e6, "accuracy": 0.9, "energy in region": 0.3, "deletion AUC": 0.4}
+    after = {"parameters": 1e6, "accuracy": 0.85, "energy in region": 0.35, "deletion AUC": 0.5}
+    text = improvement_sentence(before, after, "plain", "GAP")
+    assert "4.0x fewer" in text and "5.0 points less" in text and "put more" in text and "more slowly" in text

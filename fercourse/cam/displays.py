@@ -12,7 +12,10 @@ from .overlay import overlay
 class CamGridDisplay:
     """Rows = classes; per row, the chosen misses then hits, each a map over its image.
 
-    ``tiles[c]`` lists (index, true, predicted, confidence) per column of class ``c``'s row.
+    ``tiles[c]`` holds one (index, true, predicted, confidence) or None (no such image) per
+    column of class ``c``'s row: ``per_class`` misclassified columns, then ``per_class`` correct
+    ones, as ``examples`` chose them; the tile shows the prediction of the model whose
+    ``proba`` is passed (so another model's maps can be shown on the same images).
     """
 
     images: np.ndarray
@@ -26,8 +29,11 @@ class CamGridDisplay:
     def from_examples(cls, images, maps_by_index: dict, y_true, proba, examples, classes, title: str = ""):
         """``maps_by_index``: split index -> map (H, W) for every index of ``examples``."""
         predicted, confidence = np.asarray(proba).argmax(1), np.asarray(proba).max(1)
-        tiles = {c: [(i, int(y_true[i]), int(predicted[i]), float(confidence[i]))
-                     for i in examples.misses[c] + examples.hits[c]] for c in sorted(examples.hits)}
+        def column(indices):
+            tiles = [(i, int(y_true[i]), int(predicted[i]), float(confidence[i])) for i in indices]
+            return tiles + [None] * (examples.per_class - len(tiles))
+
+        tiles = {c: column(examples.misses[c]) + column(examples.hits[c]) for c in sorted(examples.hits)}
         return cls(images, maps_by_index, tiles, tuple(classes), examples.per_class, title)
 
     def plot(self, cell: float = 1.3):
@@ -36,10 +42,7 @@ class CamGridDisplay:
         rows, cols = len(self.tiles), 2 * self.per_class
         fig, axes = plt.subplots(rows, cols, figsize=(cols * cell + 1.3, rows * cell + 0.4), squeeze=False)
         for r, (c, row) in enumerate(self.tiles.items()):
-            misses = [t for t in row if t[1] != t[2]]
-            hits = [t for t in row if t[1] == t[2]]
-            slots = misses + [None] * (self.per_class - len(misses)) + hits + [None] * (self.per_class - len(hits))
-            for k, tile in enumerate(slots):
+            for k, tile in enumerate(row):
                 ax = axes[r, k]
                 ax.set_xticks([]), ax.set_yticks([])
                 ax.grid(False)
@@ -68,6 +71,18 @@ class PerturbationDisplay:
 
     curves: dict  # method -> {"deletion": PerturbationCurves, "insertion": PerturbationCurves}
     title: str = ""
+
+    @classmethod
+    def from_maps(cls, model, images, maps_by_method: dict, classes, *, steps: int = 12, seed: int = 0,
+                  title: str = "") -> "PerturbationDisplay":
+        """Deletion and insertion curves of ``model`` for each method's maps (N, H, W) and
+        for a random map (the baseline), all following ``classes`` (N,)."""
+        from .faithfulness import perturbation_curves, random_maps
+
+        maps_by_method = {**maps_by_method, "random": random_maps(np.shape(images)[:3], seed)}
+        curves = {m: {kind: perturbation_curves(model, images, maps, classes, kind=kind, steps=steps)
+                      for kind in ("deletion", "insertion")} for m, maps in maps_by_method.items()}
+        return cls(curves, title)
 
     @property
     def aucs(self) -> dict:

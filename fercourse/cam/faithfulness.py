@@ -90,7 +90,7 @@ def region_masks(masks) -> np.ndarray:
 
 def pointing_game(maps, masks) -> np.ndarray:
     """Per image: 1.0 if the map's highest pixel lies in the region, 0.0 if not, NaN for an
-    empty region (e.g. neutral faces, which move no action unit)."""
+    empty region (every region hidden by an occluder)."""
     maps, regions = np.asarray(maps), region_masks(masks)
     n = len(maps)
     peak = np.argmax(maps.reshape(n, -1), axis=1)

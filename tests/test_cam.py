@@ -220,3 +220,18 @@ def test_cam_sentences_follow_the_numbers():
     after = {"parameters": 1e6, "accuracy": 0.85, "energy in region": 0.35, "deletion AUC": 0.5}
     text = improvement_sentence(before, after, "plain", "GAP")
     assert "4.0x fewer" in text and "5.0 points less" in text and "put more" in text and "more slowly" in text
+
+
+def test_bench_cam_runs_at_tiny_size_and_both_methods_agree():
+    """Smoke test of benchmarks/bench_cam.py (the timing itself is not tested)."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cam.py"
+    out = subprocess.run([sys.executable, str(script), "--images", "4", "--repeats", "1"], capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    assert "ratio (baseline / fercourse)" in out
+    difference = float(re.search(r"largest difference between the maps: (\S+)", out).group(1))
+    assert difference < 1e-3

@@ -147,6 +147,11 @@ class TappedForward:
                 "are not a simple chain; name a top-level layer of the model as the target")
         self._mode = "split"
 
+    def prepare(self, images) -> None:
+        """Decide, eagerly and once, how to run the model (call before tracing a graph)."""
+        if self._mode is None:
+            self._decide(tf.convert_to_tensor(images, tf.float32))
+
     def __call__(self, images, tape=None):
         """Activations and scores of ``images``; with ``tape`` (a ``tf.GradientTape``), the
         activations are watched, so ``tape.gradient(scores, activations)`` works for frozen

@@ -203,7 +203,7 @@ def test_cam_sentences_follow_the_numbers():
     import pandas as pd
 
     from fercourse.cam.narrate import (failure_sentence, faithfulness_sentence, improvement_sentence,
-                                       region_sentence)
+                                       penalty_sentence, region_sentence)
 
     table = pd.DataFrame({"pointing": [np.nan, 0.8, 0.1], "energy": [np.nan, 0.4, 0.1],
                           "chance": [np.nan, 0.2, 0.2]}, index=["neutral", "happy", "sad"])
@@ -216,10 +216,15 @@ def test_cam_sentences_follow_the_numbers():
             "random": {"deletion": 0.6, "insertion": 0.6}}
     text = faithfulness_sentence(aucs)
     assert "for 1 of 2 methods (best: A" in text
-    before = {"parameters": 4e6, "accuracy": 0.9, "energy in region": 0.3, "deletion AUC": 0.4}
-    after = {"parameters": 1e6, "accuracy": 0.85, "energy in region": 0.35, "deletion AUC": 0.5}
+    before = {"parameters": 4e6, "accuracy": 0.9, "energy in region": 0.3, "pointing game": 0.5, "deletion AUC": 0.4}
+    after = {"parameters": 1e6, "accuracy": 0.85, "energy in region": 0.35, "pointing game": 0.25,
+             "deletion AUC": 0.5}
     text = improvement_sentence(before, after, "plain", "GAP")
     assert "4.0x fewer" in text and "5.0 points less" in text and "put more" in text and "more slowly" in text
+    assert "25 % of the faces (vs 50 %)" in text
+    text = penalty_sentence({**before, "accuracy": 0.9}, {**after, "accuracy": 0.902}, 3.0)
+    assert "35 % of their energy" in text and "against 30 %" in text and "+5 points" in text
+    assert "the same accuracy" in text
 
 
 def test_bench_cam_runs_at_tiny_size_and_both_methods_agree():

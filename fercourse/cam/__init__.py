@@ -8,13 +8,13 @@ the target layer is the last convolutional output unless named.
 """
 from .displays import CamGridDisplay, PerturbationDisplay
 from .examples import Examples, pick_examples
-from .faithfulness import (PerturbationCurves, energy_in_region, perturbation_curves, pointing_game, random_maps,
-                           region_share, region_table)
+from .faithfulness import (PerturbationCurves, energy_in_region, explanation_row, perturbation_curves,
+                           pointing_game, random_maps, region_share, region_table)
 from .forward import TappedForward, find_target_layer
 from .methods import CAM, METHODS, BaseCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, normalise_maps, upsample
 from .overlay import overlay
 
 __all__ = ["BaseCAM", "CAM", "CamGridDisplay", "Examples", "GradCAM", "GradCAMPlusPlus", "METHODS",
-           "PerturbationCurves", "PerturbationDisplay", "ScoreCAM", "TappedForward", "energy_in_region",
+           "PerturbationCurves", "PerturbationDisplay", "ScoreCAM", "TappedForward", "energy_in_region", "explanation_row",
            "find_target_layer", "normalise_maps", "overlay", "perturbation_curves", "pick_examples",
            "pointing_game", "random_maps", "region_share", "region_table", "upsample"]

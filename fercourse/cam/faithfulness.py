@@ -131,3 +131,18 @@ def region_table(maps, masks, labels, classes) -> "pd.DataFrame":
                                                    energy=("energy", "mean"), chance=("chance", "mean"))
     table["energy / chance"] = table["energy"] / table["chance"]
     return table.reindex([c for c in classes if c in set(table.index)])
+
+
+def explanation_row(model, report, images, maps, masks, subset, *, steps: int = 12) -> dict:
+    """One row of a before/after table for ``model`` scored on ``images`` (N, H, W, 3) with
+    ``maps`` (N, H, W): parameters, accuracy, macro-F1 (from ``report``), energy in region and
+    pointing game (means over the images with a region; NaN without ``masks``), and the
+    deletion AUC on the images ``subset`` (indices), following the model's predicted classes."""
+    classes = report.y_pred[subset]
+    deletion = perturbation_curves(model, np.asarray(images)[subset], maps[subset], classes, kind="deletion",
+                                   steps=steps)
+    scored = masks is not None
+    return {"parameters": int(model.count_params()), "accuracy": report.accuracy, "macro-F1": report.macro_f1,
+            "energy in region": float(np.nanmean(energy_in_region(maps, masks))) if scored else np.nan,
+            "pointing game": float(np.nanmean(pointing_game(maps, masks))) if scored else np.nan,
+            "deletion AUC": float(deletion.auc.mean())}

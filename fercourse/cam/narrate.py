@@ -73,8 +73,25 @@ def improvement_sentence(before: dict, after: dict, name_before: str, name_after
         d_e = after["energy in region"] - before["energy in region"]
         text += (f"; its maps put {'more' if d_e > 0 else 'less'} of their energy in the expression regions "
                  f"({_pct(after['energy in region'])} vs {_pct(before['energy in region'])})")
+    if "pointing game" in before and np.isfinite(before["pointing game"]):
+        text += (f", their peak lands in a region for {_pct(after['pointing game'])} of the faces "
+                 f"(vs {_pct(before['pointing game'])})")
     if "deletion AUC" in before:
         better = after["deletion AUC"] < before["deletion AUC"]
         text += (f", and deleting by its maps lowers the class probability {'faster' if better else 'more slowly'} "
                  f"(deletion AUC {after['deletion AUC']:.3f} vs {before['deletion AUC']:.3f})")
     return text + "."
+
+
+def penalty_sentence(control: dict, guided: dict, weight: float) -> str:
+    """Region-penalised fine-tuning against the same fine-tuning without the penalty (rows of
+    :func:`~fercourse.cam.explanation_row`)."""
+    d_acc = guided["accuracy"] - control["accuracy"]
+    acc = ("the same accuracy" if abs(d_acc) < 0.005 else
+           f"{abs(100 * d_acc):.1f} points {'more' if d_acc > 0 else 'less'} accuracy")
+    d_e = guided["energy in region"] - control["energy in region"]
+    return (f"With the penalty (weight {weight:g}) the maps put {_pct(guided['energy in region'])} of their energy in "
+            f"the expression regions against {_pct(control['energy in region'])} for the same fine-tuning without "
+            f"it ({'+' if d_e >= 0 else '-'}{abs(100 * d_e):.0f} points), their peak lands in a region for "
+            f"{_pct(guided['pointing game'])} of the faces (control: {_pct(control['pointing game'])}), at {acc} "
+            f"({guided['accuracy']:.3f} vs {control['accuracy']:.3f}).")

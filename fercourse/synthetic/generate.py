@@ -188,11 +188,12 @@ def action_unit_ceiling(seed: int = 0, train_per_class: int = 150, validation_pe
     return float(np.mean(predicted == yv)), confusion_matrix(yv, predicted, labels=range(len(AFFECTNET_CLASSES)))
 
 
-def load_masks(dataset, split: str) -> np.ndarray:
-    """Region masks (N, S, S) uint8 aligned with ``dataset[split].files`` (generated data only)."""
+def load_masks(dataset, split) -> np.ndarray:
+    """Region masks (N, S, S) uint8 aligned with the files of ``split`` (a split name such as
+    "validation", or an ``ImageSplit``, e.g. a part made by ``hold_out``); generated data only."""
     if not dataset.root.generated:
         raise ValueError("region masks exist only for the built-in generated dataset")
-    part = dataset[split]
+    part = dataset[split] if isinstance(split, str) else split
     out = np.zeros((len(part), dataset.image_size, dataset.image_size), np.uint8)
     for i, rel in enumerate(part.files):
         path = dataset.root.path / MASKS_FOLDER / Path(rel).with_suffix(".png")

@@ -242,3 +242,48 @@ def head_from_logistic_regression(model, images, labels, C: float = 10.0) -> flo
     fit = LogisticRegression(C=C, max_iter=3000).fit(features, labels)
     head.set_weights([fit.coef_.T.astype(np.float32), fit.intercept_.astype(np.float32)])
     return float(fit.score(features, labels))
+
+
+# Region-guided fine-tuning of the GAP variant (built-in set only): no augmentation, because the
+# masks would have to move with the image; the monitor slice still decides when to stop.
+REGION_FINE_TUNE = TrainConfig(epochs=4, batch_size=16, learning_rate=1e-4, patience=2, lr_patience=1,
+                               augment=False, class_weights=True)
+REGION_WEIGHT = 3.0  # 1.0 moved the energy in the regions from 30 % to 37 %, 3.0 to 69 % (same accuracy)
+
+
+def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT,
+                        config: TrainConfig = REGION_FINE_TUNE, *, policy: str | None = None,
+                        force: bool = False, store=None, verbose="auto") -> TrainResult:
+    """Fine-tune ``source`` (a trained GAP variant) with cross-entropy + ``weight`` x the share
+    of its true-class CAM outside the expression regions (:mod:`fercourse.train.region_prior`).
+    Needs the built-in set's region masks."""
+    from ..models import light_vgg_gap
+    from ..synthetic import load_masks
+    from .region_prior import RegionGuided, pool_masks
+
+    tf, _ = import_tensorflow()
+    if not data.root.generated:
+        raise ValueError("region-guided training needs the region masks of the built-in set; "
+                         f"{data.name} has none")
+    apply_policy(policy)
+    n = len(data.classes)
+    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    size = source.model.get_layer("block5_conv2").output.shape[1]
+    inside = pool_masks(load_masks(data, fit_part), size)
+    train_ds = (tf.data.Dataset.from_tensor_slices(((fit_part.images, inside), fit_part.labels))
+                .shuffle(len(fit_part), seed=config.seed)
+                .batch(config.batch_size)
+                .map(lambda x, y: ((tf.cast(x[0], tf.float32) / 255.0, x[1]), y))
+                .prefetch(tf.data.AUTOTUNE))
+    monitor_ds = as_tf_dataset(monitor, batch_size=64)
+    weights = balanced_class_weights(fit_part.labels, n) if config.class_weights else None
+
+    def build():
+        model = light_vgg_gap(n, input_size=data.image_size)
+        model.set_weights(source.model.get_weights())
+        return RegionGuided(model, "block5_conv2", weight)
+
+    return train("light_vgg_gap_region", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
+                 weights_source=f"{source.entry.folder.name}; region weight {weight}",
+                 weights_description="the GAP variant, fine-tuned with a penalty on CAM energy outside the regions",
+                 store=store, force=force, class_weight=weights, verbose=verbose)

@@ -22,12 +22,16 @@ FILTERS = (16, 32, 64, 128, 128)
 
 
 def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm: bool = False,
-              dropout: float = 0.0, input_size: int = 128, bn_momentum: float = 0.9, name: str | None = None):
+              dropout: float = 0.0, input_size: int = 128, bn_momentum: float = 0.9, anti_alias: bool = False,
+              name: str | None = None):
     """Build the light VGG. Input (B, S, S, 3) in [0, 1]; output (B, num_outputs).
 
     ``task="classification"``: softmax over ``num_outputs`` classes (float32 output layer,
     also under a mixed-precision policy). ``task="regression"``: linear outputs
     (valence, arousal). The last conv block is named ``block5_conv2`` (for CAM).
+    ``anti_alias=True`` (Q1): every 2x2 max-pool becomes a max over 2x2 windows at stride 1
+    followed by a binomial blur and subsampling (Zhang 2019's MaxBlurPool, layer
+    ``block{b}_blur``); same weights and shapes as the plain form.
     """
     from ..env import import_tensorflow
 
@@ -44,7 +48,13 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
                 if c == 2:
                     x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{b}_bn")(x)
                 x = layers.Activation("relu", name=f"block{b}_relu{c}")(x)
-        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+        if anti_alias:
+            from ..theory.equivariance import BlurPool2D
+
+            x = layers.MaxPooling2D(2, strides=1, padding="same", name=f"block{b}_pool")(x)
+            x = BlurPool2D(3, 2, name=f"block{b}_blur")(x)
+        else:
+            x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
     for d in (1, 2):
         if dropout:
@@ -56,7 +66,7 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
             x = layers.Activation("relu", name=f"fc{d}_relu")(x)
     activation = "softmax" if task == "classification" else None
     outputs = layers.Dense(num_outputs, activation=activation, dtype="float32", name="predictions")(x)
-    variant = "bn" if batch_norm else "plain"
+    variant = ("bn" if batch_norm else "plain") + ("_blurpool" if anti_alias else "")
     return keras.Model(inputs, outputs, name=name or f"light_vgg_{variant}")
 
 
@@ -82,12 +92,13 @@ def light_vgg_gap(num_classes: int = 8, *, input_size: int = 128, name: str = "l
     return keras.Model(inputs, outputs, name=name)
 
 
-def copy_convolutions(source, target) -> list[str]:
-    """Copy the weights of every convolution ``target`` shares by name with ``source``;
-    returns the names copied (shapes must agree)."""
+def copy_convolutions(source, target, *, dense: bool = False) -> list[str]:
+    """Copy the weights of every convolution (and, with ``dense=True``, every dense layer)
+    ``target`` shares by name with ``source``; returns the names copied (shapes must agree)."""
     copied = []
     for layer in target.layers:
-        if "conv" in layer.name and layer.weights:
+        wanted = "conv" in layer.name or (dense and (layer.name.startswith("fc") or layer.name == "predictions"))
+        if wanted and layer.weights:
             try:
                 donor = source.get_layer(layer.name)
             except ValueError:

@@ -287,3 +287,37 @@ def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT
                  weights_source=f"{source.entry.folder.name}; region weight {weight}",
                  weights_description="the GAP variant, fine-tuned with a penalty on CAM energy outside the regions",
                  store=store, force=force, class_weight=weights, verbose=verbose)
+
+
+# The anti-aliased light VGG (Q1) has the plain form's weights and shapes; it starts from them
+# and adapts briefly to the blurred down-sampling.
+BLUR_FINE_TUNE = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-4, patience=2, lr_patience=1,
+                             augment=True, class_weights=True)
+
+
+def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BLUR_FINE_TUNE, *,
+                             policy: str | None = None, force: bool = False, store=None,
+                             verbose="auto") -> TrainResult:
+    """Train (or load) the light VGG with MaxBlurPool (``light_vgg(anti_alias=True)``), starting
+    from all of ``source``'s weights (a trained plain light VGG), on the same images, monitor
+    slice and augmentation."""
+    from ..models import copy_convolutions, light_vgg
+
+    apply_policy(policy)
+    n = len(data.classes)
+    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
+                             augment=augmentation_layers(config.seed) if config.augment else None)
+    monitor_ds = as_tf_dataset(monitor, batch_size=64)
+    weights = balanced_class_weights(fit_part.labels, n) if config.class_weights else None
+
+    def build():
+        model = light_vgg(n, input_size=data.image_size, anti_alias=True)
+        copy_convolutions(source.model, model, dense=True)
+        return model
+
+    return train("light_vgg_blurpool", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
+                 weights_source=f"all weights of {source.entry.folder.name}",
+                 weights_description="the trained plain light VGG's weights; max-pools anti-aliased",
+                 store=store, force=force, class_weight=weights, verbose=verbose,
+                 key={"augmentation": augmentation_settings()} if config.augment else None)

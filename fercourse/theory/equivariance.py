@@ -1,0 +1,221 @@
+"""Translation equivariance, measured: shift operators, the equivariance error of any callable,
+shift consistency of a classifier (Zhang 2019), and an anti-aliased down-sampling layer.
+
+Arrays are channels-last: a 1-D signal is (..., L, C) or (L,), an image (..., H, W, C). The
+shift ``L_t`` moves content *forward*: ``(L_t x)[i] = x[i - t]``.
+
+* ``mode="circular"``: content leaving one side re-enters at the other (the torus, where the
+  convolution theorem holds exactly);
+* ``mode="zero"``: the vacated pixels become 0 (what a camera sees when a face moves);
+* sub-pixel shifts (:func:`fourier_shift`): multiply the spectrum by a phase ramp (circular).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _spatial_axes(x, dims: int) -> tuple[int, ...]:
+    """The ``dims`` spatial axes of channels-last ``x`` (a bare 1-D/2-D array has no channels)."""
+    x = np.asarray(x)
+    if x.ndim == dims:
+        return tuple(range(dims))
+    if x.ndim < dims + 1:
+        raise ValueError(f"need at least {dims + 1} dimensions (..., spatial, channels), got shape {x.shape}")
+    return tuple(range(x.ndim - dims - 1, x.ndim - 1))
+
+
+def shift(x, t, mode: str = "circular") -> np.ndarray:
+    """``L_t x`` for an integer shift ``t`` (int for 1-D, (ty, tx) for 2-D; channels-last)."""
+    offsets = (t,) if np.isscalar(t) else tuple(t)
+    if any(int(o) != o for o in offsets):
+        raise ValueError(f"integer shifts only, got {t!r} (use fourier_shift for sub-pixel shifts)")
+    offsets = tuple(int(o) for o in offsets)
+    x = np.asarray(x)
+    axes = _spatial_axes(x, len(offsets))
+    if mode == "circular":
+        return np.roll(x, offsets, axis=axes)
+    if mode != "zero":
+        raise ValueError(f"mode must be 'circular' or 'zero', got {mode!r}")
+    out = np.zeros_like(x)
+    src, dst = [slice(None)] * x.ndim, [slice(None)] * x.ndim
+    for axis, o in zip(axes, offsets):
+        n = x.shape[axis]
+        if abs(o) >= n:
+            return out
+        src[axis] = slice(max(0, -o), n - max(0, o))
+        dst[axis] = slice(max(0, o), n - max(0, -o))
+    out[tuple(dst)] = x[tuple(src)]
+    return out
+
+
+def fourier_shift(x, t) -> np.ndarray:
+    """Circular shift by a real ``t`` (scalar for 1-D, (ty, tx) for 2-D) via a phase ramp.
+
+    Equals :func:`shift` (circular) for integer ``t``; in between it is the band-limited
+    interpolation. Real input gives real output.
+    """
+    offsets = (float(t),) if np.isscalar(t) else tuple(float(o) for o in t)
+    x = np.asarray(x, np.float64)
+    axes = _spatial_axes(x, len(offsets))
+    spectrum = np.fft.fftn(x, axes=axes)
+    for axis, o in zip(axes, offsets):
+        n = x.shape[axis]
+        freq = np.fft.fftfreq(n)
+        ramp = np.exp(-2j * np.pi * freq * o)
+        if n % 2 == 0 and o != int(o):
+            ramp[n // 2] = np.cos(np.pi * o)  # the Nyquist bin has no sign: keep the result real
+        shape = [1] * x.ndim
+        shape[axis] = n
+        spectrum = spectrum * ramp.reshape(shape)
+    return np.real(np.fft.ifftn(spectrum, axes=axes))
+
+
+def _crop(y, border: int, dims: int) -> np.ndarray:
+    if border <= 0:
+        return y
+    index = [slice(None)] * y.ndim
+    for axis in _spatial_axes(y, dims):
+        if 2 * border >= y.shape[axis]:
+            raise ValueError(f"border {border} leaves nothing of an axis of length {y.shape[axis]}")
+        index[axis] = slice(border, y.shape[axis] - border)
+    return y[tuple(index)]
+
+
+def equivariance_error(f, x, t, *, stride: int = 1, mode: str = "circular", border: int = 0) -> float:
+    """``||f(L_t x) - L_t' f(x)|| / ||f(x)||`` with ``t' = t / stride``.
+
+    ``f``: any callable (a function, a Keras layer or model) from channels-last arrays to
+    arrays. ``t``: int (1-D) or (ty, tx). Where ``t / stride`` is not an integer, the output
+    shift is the sub-pixel Fourier shift (the best a down-sampled map could do). ``border``
+    excludes that many positions at each edge of the output from both norms.
+    """
+    offsets = (t,) if np.isscalar(t) else tuple(t)
+    dims = len(offsets)
+    x = np.asarray(x, np.float32)
+    y = np.asarray(f(x), np.float64)
+    y_shifted_input = np.asarray(f(shift(x, offsets if dims > 1 else offsets[0], mode)), np.float64)
+    out_offsets = tuple(o / stride for o in offsets)
+    if all(float(o).is_integer() for o in out_offsets):
+        moved = shift(y, tuple(int(o) for o in out_offsets) if dims > 1 else int(out_offsets[0]), mode)
+    else:
+        moved = fourier_shift(y, out_offsets if dims > 1 else out_offsets[0])
+    a, b = _crop(y_shifted_input, border, dims), _crop(moved, border, dims)
+    norm = np.linalg.norm(_crop(y, border, dims))
+    return float(np.linalg.norm(a - b) / norm) if norm > 0 else float(np.linalg.norm(a - b))
+
+
+def invariance_error(f, x, t, mode: str = "circular") -> float:
+    """``||f(L_t x) - f(x)|| / ||f(x)||``: for outputs without spatial axes (pooled, logits)."""
+    x = np.asarray(x, np.float32)
+    y = np.asarray(f(x), np.float64)
+    y2 = np.asarray(f(shift(x, t, mode)), np.float64)
+    norm = np.linalg.norm(y)
+    return float(np.linalg.norm(y2 - y) / norm) if norm > 0 else float(np.linalg.norm(y2 - y))
+
+
+def shift_consistency(predict, images, max_shift: int, *, seed: int = 0, mode: str = "circular",
+                      batch_size: int = 64) -> dict:
+    """Zhang (2019)'s shift consistency of a classifier at one shift size.
+
+    For each image two shifts are drawn, each component uniform in ``[-max_shift, max_shift]``;
+    ``predict`` (images (B, H, W, C) -> probabilities (B, K)) classifies both. Returns
+    ``{"consistency": share of images whose two classes agree, "probability change": mean
+    |p_c(x1) - p_c(x2)| for the class c predicted for x1}``.
+    """
+    images = np.asarray(images, np.float32)
+    rng = np.random.default_rng(seed)
+    offsets = rng.integers(-max_shift, max_shift + 1, size=(2, len(images), 2))
+    probs = []
+    for k in range(2):
+        moved = np.stack([shift(img, tuple(o), mode) for img, o in zip(images, offsets[k])])
+        probs.append(np.concatenate([np.asarray(predict(moved[i:i + batch_size]), np.float64)
+                                     for i in range(0, len(moved), batch_size)]))
+    c1, c2 = probs[0].argmax(1), probs[1].argmax(1)
+    rows = np.arange(len(images))
+    return {"consistency": float(np.mean(c1 == c2)),
+            "probability change": float(np.mean(np.abs(probs[0][rows, c1] - probs[1][rows, c1])))}
+
+
+def conv2d(x, kernel, *, padding: str = "circular", stride: int = 1) -> np.ndarray:
+    """Cross-correlation of images (B, H, W, C) with ``kernel`` (k, k, C, C') by ``tf.nn.conv2d``.
+
+    ``padding="circular"``: the image is wrapped around by k // 2 on each side (the torus);
+    ``"zero"``: Keras' "same" zero padding. Returns (B, H / stride, W / stride, C') float64.
+    """
+    from ..env import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    k = kernel.shape[0]
+    if padding == "circular":
+        lo, hi = (k - 1) // 2, k // 2
+        x = np.pad(x, [(0, 0), (lo, hi), (lo, hi), (0, 0)], mode="wrap")
+        return tf.nn.conv2d(x, kernel, stride, "VALID").numpy()
+    if padding == "zero":
+        return tf.nn.conv2d(x, kernel, stride, "SAME").numpy()
+    raise ValueError(f"padding must be 'circular' or 'zero', got {padding!r}")
+
+
+def max_pool(x, size: int = 2) -> np.ndarray:
+    """Non-overlapping max-pooling of (B, H, W, C) (H, W multiples of ``size``)."""
+    x = np.asarray(x)
+    b, h, w, c = x.shape
+    return x.reshape(b, h // size, size, w // size, size, c).max(axis=(2, 4))
+
+
+def binomial_filter(size: int = 3) -> np.ndarray:
+    """The 2-D binomial low-pass filter (size x size), normalised to sum 1: [1, 2, 1] x [1, 2, 1] / 16."""
+    row = np.array([math.comb(size - 1, k) for k in range(size)], np.float64)
+    kernel = np.outer(row, row)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _register():
+    from ..env import import_tensorflow
+
+    tf, keras = import_tensorflow()
+
+    @keras.saving.register_keras_serializable(package="fercourse")
+    class BlurPool2D(keras.layers.Layer):
+        """Anti-aliased down-sampling (Zhang 2019): blur with a binomial filter, then subsample.
+
+        Input (B, H, W, C) -> (B, ceil(H / strides), ceil(W / strides), C). Reflect padding,
+        so a constant image stays constant. Put it after ``MaxPooling2D(2, strides=1)`` to
+        make an anti-aliased max-pool ("MaxBlurPool").
+        """
+
+        def __init__(self, filter_size: int = 3, strides: int = 2, **kwargs):
+            super().__init__(**kwargs)
+            self.filter_size, self.strides = int(filter_size), int(strides)
+
+        def build(self, input_shape):
+            channels = int(input_shape[-1])
+            kernel = np.repeat(binomial_filter(self.filter_size)[:, :, None, None], channels, axis=2)
+            self.kernel = tf.constant(kernel)  # fixed, not a weight: nothing to learn or save
+
+        def call(self, x):
+            pad = (self.filter_size - 1) // 2, self.filter_size // 2
+            x = tf.pad(x, [[0, 0], pad, pad, [0, 0]], mode="REFLECT")
+            return tf.nn.depthwise_conv2d(x, tf.cast(self.kernel, x.dtype), [1, self.strides, self.strides, 1],
+                                          "VALID")
+
+        def compute_output_shape(self, input_shape):
+            b, h, w, c = input_shape
+            size = lambda n: None if n is None else -(-n // self.strides)  # noqa: E731
+            return (b, size(h), size(w), c)
+
+        def get_config(self):
+            return {**super().get_config(), "filter_size": self.filter_size, "strides": self.strides}
+
+    return BlurPool2D
+
+
+def __getattr__(name):  # BlurPool2D needs TensorFlow: build it on first use only
+    if name == "BlurPool2D":
+        cls = _register()
+        globals()["BlurPool2D"] = cls
+        return cls
+    raise AttributeError(name)

@@ -1,0 +1,103 @@
+"""Q1: shift operators, equivariance and invariance errors, shift consistency, blur-pool."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fercourse.theory.equivariance import (binomial_filter, conv2d, equivariance_error, fourier_shift,
+                                           invariance_error, max_pool, shift, shift_consistency)
+
+
+def _images(seed=0, n=2, size=16, channels=3):
+    return np.random.default_rng(seed).standard_normal((n, size, size, channels))
+
+
+def test_shift_moves_content_forward_and_zero_mode_fills_zeros():
+    x = np.arange(5.0)
+    np.testing.assert_array_equal(shift(x, 2), [3, 4, 0, 1, 2])
+    np.testing.assert_array_equal(shift(x, 2, "zero"), [0, 0, 0, 1, 2])
+    np.testing.assert_array_equal(shift(x, -1, "zero"), [1, 2, 3, 4, 0])
+    image = np.arange(16.0).reshape(1, 4, 4, 1)
+    assert shift(image, (1, 2))[0, 1, 2, 0] == image[0, 0, 0, 0]
+    with pytest.raises(ValueError, match="fourier_shift"):
+        shift(x, 0.5)
+
+
+def test_fourier_shift_is_the_circular_shift_at_integers_and_composes():
+    x = np.random.default_rng(0).standard_normal((1, 15, 15, 2))
+    np.testing.assert_allclose(fourier_shift(x, (3, -2)), shift(x, (3, -2)), atol=1e-12)
+    np.testing.assert_allclose(fourier_shift(fourier_shift(x, (0.5, 0.25)), (0.5, 0.75)), shift(x, (1, 1)),
+                               atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ty=st.integers(-7, 7), tx=st.integers(-7, 7), k=st.sampled_from([1, 3, 5]), seed=st.integers(0, 10_000))
+def test_circular_convolution_is_exactly_equivariant(ty, tx, k, seed):
+    kernel = np.random.default_rng(seed).standard_normal((k, k, 3, 4))
+    error = equivariance_error(lambda x: conv2d(x, kernel), _images(seed), (ty, tx))
+    assert error < 1e-6
+
+
+def test_zero_padding_breaks_equivariance_only_near_the_borders():
+    kernel = np.random.default_rng(1).standard_normal((3, 3, 3, 2))
+    f = lambda x: conv2d(x, kernel, padding="zero")  # noqa: E731
+    t = (2, 3)
+    assert equivariance_error(f, _images(), t, mode="zero") > 1e-2
+    # the vacated strip (|t|) and the kernel's half-width (1): outside them, exact
+    assert equivariance_error(f, _images(), t, mode="zero", border=max(t) + 1) < 1e-6
+
+
+def test_strided_maps_are_equivariant_only_for_multiples_of_the_stride():
+    kernel = np.random.default_rng(2).standard_normal((3, 3, 3, 2))
+    strided = lambda x: conv2d(x, kernel, stride=2)  # noqa: E731
+    assert equivariance_error(strided, _images(), (2, 4), stride=2) < 1e-6
+    assert equivariance_error(strided, _images(), (1, 0), stride=2) > 0.1
+    pooled = lambda x: max_pool(conv2d(x, kernel))  # noqa: E731
+    assert equivariance_error(pooled, _images(), (4, 2), stride=2) < 1e-6
+    assert equivariance_error(pooled, _images(), (1, 1), stride=2) > 0.1
+
+
+def test_blur_pool_lowers_max_pool_error_for_odd_shifts(tf_keras):
+    from fercourse.theory.equivariance import BlurPool2D
+
+    _, keras = tf_keras
+    plain = keras.layers.MaxPooling2D(2)
+    blur = keras.Sequential([keras.layers.MaxPooling2D(2, strides=1, padding="same"), BlurPool2D(3, 2)])
+    errors = {name: np.mean([equivariance_error(lambda x: np.asarray(f(x)), _images(s, size=32), (1, 1),
+                                                stride=2, border=2) for s in range(5)])
+              for name, f in (("max", plain), ("blur", blur))}
+    assert errors["blur"] < 0.7 * errors["max"], errors
+
+
+def test_blur_pool_keeps_constants_sums_to_one_and_round_trips(tf_keras, tmp_path):
+    from fercourse.theory.equivariance import BlurPool2D
+
+    _, keras = tf_keras
+    assert binomial_filter(3).sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(binomial_filter(3)[1], [0.125, 0.25, 0.125])
+    layer = BlurPool2D(3, 2)
+    out = np.asarray(layer(np.full((1, 8, 8, 2), 5.0, np.float32)))
+    assert out.shape == (1, 4, 4, 2) and np.allclose(out, 5.0)
+    model = keras.Sequential([keras.Input((8, 8, 2)), BlurPool2D(3, 2, name="blur")])
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    x = np.random.default_rng(0).random((2, 8, 8, 2)).astype(np.float32)
+    np.testing.assert_allclose(again(x), model(x), atol=1e-6)
+    assert again.get_layer("blur").get_config()["strides"] == 2
+
+
+def test_global_average_pooling_of_a_circular_convolution_is_invariant():
+    kernel = np.random.default_rng(3).standard_normal((3, 3, 3, 5))
+    f = lambda x: np.maximum(conv2d(x, kernel), 0).mean(axis=(1, 2))  # noqa: E731
+    assert invariance_error(f, _images(), (5, -3)) < 1e-6
+
+
+def test_shift_consistency_of_a_constant_classifier_is_total():
+    images = _images(size=12)
+    constant = lambda x: np.tile([0.2, 0.8], (len(x), 1))  # noqa: E731
+    assert shift_consistency(constant, images, 4) == {"consistency": 1.0, "probability change": 0.0}
+    # a classifier that reads one pixel is shaken by shifts
+    pixel = lambda x: np.stack([x[:, 6, 6, 0] > 0, x[:, 6, 6, 0] <= 0], axis=1).astype(float)  # noqa: E731
+    assert shift_consistency(pixel, _images(n=200, size=12), 4)["consistency"] < 0.8

@@ -101,3 +101,59 @@ def test_shift_consistency_of_a_constant_classifier_is_total():
     # a classifier that reads one pixel is shaken by shifts
     pixel = lambda x: np.stack([x[:, 6, 6, 0] > 0, x[:, 6, 6, 0] <= 0], axis=1).astype(float)  # noqa: E731
     assert shift_consistency(pixel, _images(n=200, size=12), 4)["consistency"] < 0.8
+
+
+def test_p4_lifting_is_rotation_equivariant_and_a_plain_convolution_is_not():
+    from fercourse.theory.equivariance import p4_error
+
+    rng = np.random.default_rng(4)
+    errors = p4_error(rng.standard_normal((2, 12, 12, 3)), rng.standard_normal((3, 3, 3, 4)))
+    assert errors["p4 lifting convolution"] < 1e-6
+    assert errors["plain convolution"] > 0.3
+
+
+def test_activation_centroid_finds_a_blob():
+    from fercourse.theory.equivariance import activation_centroid
+
+    maps = np.zeros((1, 10, 10, 2))
+    maps[0, 2, 7, 0] = 1.0
+    maps[0, 4, 7, 1] = 1.0
+    np.testing.assert_allclose(activation_centroid(maps)[0], [3.0, 7.0])
+
+
+def test_layer_errors_of_a_circular_model_are_zero_for_multiples_of_each_stride(tf_keras):
+    from fercourse.theory.equivariance import layer_errors
+
+    _, keras = tf_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 1, name="c1"),
+                              keras.layers.MaxPooling2D(2, name="p1"), keras.layers.Conv2D(4, 1, name="c2"),
+                              keras.layers.MaxPooling2D(2, name="p2")])
+    table = layer_errors(model, _images(size=16).astype(np.float32), shifts=(1, 2, 4))
+    err = table.set_index(["layer", "shift"])["error"]
+    assert list(table["stride"].unique()) == [1, 2, 4]
+    assert err["c1", 1] < 1e-6 and err["p1", 2] < 1e-6 and err["p2", 4] < 1e-6
+    assert err["p1", 1] > 0.05 and err["p2", 2] > 0.05
+
+
+def test_the_shift_theorem_holds_symbolically_and_numerically():
+    from fercourse.theory.equivariance import correlate, symbolic_shift_check
+
+    diffs, example = symbolic_shift_check(5)
+    assert diffs.is_zero_matrix and "L_1 f" in example
+    rng = np.random.default_rng(0)
+    f, psi = rng.standard_normal(7), rng.standard_normal(7)
+    for t in range(7):
+        np.testing.assert_allclose(correlate(shift(f, t), psi), shift(correlate(f, psi), t), atol=1e-12)
+    # the definition is a correlation: psi slides over f (psi = delta at 0 gives f back)
+    np.testing.assert_allclose(correlate(f, np.eye(7)[0]), f)
+
+
+def test_a_cnn_generalises_across_positions_where_a_dense_network_does_not(tf_keras):
+    from fercourse.theory.position_toy import position_generalisation
+
+    result = position_generalisation(n_train=300, n_test=200, epochs=20)
+    cnn, dense = result["convolutional (shared weights)"], result["dense"]
+    assert cnn["right accuracy"] > 0.9
+    assert dense["right accuracy"] < cnn["right accuracy"] - 0.3
+    assert cnn["parameters"] < dense["parameters"] / 50

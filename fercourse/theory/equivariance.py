@@ -219,3 +219,118 @@ def __getattr__(name):  # BlurPool2D needs TensorFlow: build it on first use onl
         globals()["BlurPool2D"] = cls
         return cls
     raise AttributeError(name)
+
+
+def layer_errors(model, images, shifts, layers=None, mode: str = "circular", border: int = 0):
+    """Equivariance error of each layer's output of a Keras ``model`` on ``images`` (B, S, S, 3).
+
+    ``layers``: names (default: every layer with a 4-D output). Shifts are diagonal, ``(t, t)``
+    for t in ``shifts``; the output shift is ``t / stride`` with stride = input size / map size
+    (sub-pixel where not whole). Returns a DataFrame: layer, map size, stride, shift, error.
+    """
+    import pandas as pd
+
+    from ..env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    size = model.input_shape[1]
+    names = layers or [layer.name for layer in model.layers
+                       if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4]
+    tap = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    rows = []
+
+    def outputs(x):
+        out = tap.predict_on_batch(np.asarray(x, np.float32))
+        return out if isinstance(out, (list, tuple)) else [out]
+
+    base = outputs(images)
+    for t in shifts:
+        moved = outputs(shift(images, (t, t), mode))
+        for name, y, y2 in zip(names, base, moved):
+            y, y2 = np.asarray(y, np.float64), np.asarray(y2, np.float64)
+            stride = size // y.shape[1]
+            out_t = t / stride
+            expected = (shift(y, (int(out_t),) * 2, mode) if float(out_t).is_integer()
+                        else fourier_shift(y, (out_t, out_t)))
+            a, b = _crop(y2, border, 2), _crop(expected, border, 2)
+            rows.append({"layer": name, "map size": y.shape[1], "stride": stride, "shift": t,
+                         "error": float(np.linalg.norm(a - b) / max(np.linalg.norm(_crop(y, border, 2)), 1e-12))})
+    return pd.DataFrame(rows)
+
+
+def consistency_curve(predict, images, shifts, *, seed: int = 0, mode: str = "circular"):
+    """:func:`shift_consistency` for each maximum shift in ``shifts`` (DataFrame, one row each)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"max shift": s, **shift_consistency(predict, images, s, seed=seed, mode=mode)}
+                         for s in shifts])
+
+
+def activation_centroid(feature_maps) -> np.ndarray:
+    """Centre of mass (row, column) of each map's total activation, in map pixels: (B, 2).
+    ``feature_maps`` (B, h, w, C), non-negative (after ReLU)."""
+    energy = np.asarray(feature_maps, np.float64).sum(axis=-1)
+    total = energy.sum(axis=(1, 2))
+    rows, cols = np.indices(energy.shape[1:])
+    return np.stack([(energy * rows).sum(axis=(1, 2)) / total, (energy * cols).sum(axis=(1, 2)) / total], axis=1)
+
+
+def rotate90(x, k: int = 1) -> np.ndarray:
+    """Rotate images (B, H, W, ...) by k quarter turns (counter-clockwise)."""
+    return np.rot90(np.asarray(x), k, axes=(1, 2))
+
+
+def p4_lift(x, kernel) -> np.ndarray:
+    """A rotation-lifting convolution (Cohen & Welling 2016, group p4): the image correlated
+    (circularly) with the kernel turned by 0, 90, 180 and 270 degrees.
+
+    ``x`` (B, H, W, C), ``kernel`` (k, k, C, C') -> (B, H, W, 4, C'). Rotating the input by 90
+    degrees rotates every map and shifts the rotation axis by one (see :func:`p4_error`).
+    ``k`` must be odd so that the kernel turns about its centre pixel.
+    """
+    kernel = np.asarray(kernel)
+    if kernel.shape[0] % 2 == 0:
+        raise ValueError("p4_lift needs an odd kernel size (the rotation centre is a pixel)")
+    return np.stack([conv2d(x, np.rot90(kernel, r, axes=(0, 1))) for r in range(4)], axis=3)
+
+
+def p4_error(x, kernel) -> dict:
+    """Relative errors of the two rotation checks: the lifting layer is equivariant
+    (``lift(R x) == R roll(lift(x), 1 along rotations)``), a plain convolution is not
+    (``conv(R x)`` vs ``R conv(x)``)."""
+    x = np.asarray(x, np.float64)
+    lifted, lifted_rot = p4_lift(x, kernel), p4_lift(rotate90(x), kernel)
+    expected = rotate90(np.roll(lifted, 1, axis=3))
+    plain, plain_rot = conv2d(x, kernel), conv2d(rotate90(x), kernel)
+    rel = lambda a, b: float(np.linalg.norm(a - b) / np.linalg.norm(b))  # noqa: E731
+    return {"p4 lifting convolution": rel(lifted_rot, expected), "plain convolution": rel(plain_rot, rotate90(plain))}
+
+
+def correlate(f, psi) -> np.ndarray:
+    """The brief's correlation on the cycle Z_n: ``(f * psi)(x) = sum_y f(y) psi(y - x)`` for
+    1-D ``f`` and ``psi`` of equal length n (indices mod n)."""
+    f, psi = np.asarray(f), np.asarray(psi)
+    n = len(f)
+    return np.array([sum(f[y] * psi[(y - x) % n] for y in range(n)) for x in range(n)])
+
+
+def symbolic_shift_check(n: int = 5):
+    """The shift theorem on Z_n with symbolic signals: for every shift t and position x,
+    ``((L_t f) * psi)(x) - (L_t (f * psi))(x)``, simplified. Returns (the n x n sympy
+    Matrix of those differences, rows = t, and one worked expression as a string)."""
+    import sympy as sp
+
+    f = sp.symbols(f"f0:{n}")
+    psi = sp.symbols(f"psi0:{n}")
+
+    def corr(a, x):  # (a * psi)(x) = sum_y a(y) psi(y - x)
+        return sum(a[y] * psi[(y - x) % n] for y in range(n))
+
+    def shifted(a, t):  # (L_t a)(y) = a(y - t)
+        return [a[(y - t) % n] for y in range(n)]
+
+    lhs = lambda t, x: corr(shifted(f, t), x)  # noqa: E731
+    rhs = lambda t, x: corr(f, (x - t) % n)  # (L_t (f * psi))(x) = (f * psi)(x - t)  # noqa: E731
+    diffs = sp.Matrix(n, n, lambda t, x: sp.expand(lhs(t, x) - rhs(t, x)))
+    example = f"((L_1 f) * psi)(0) = {sp.expand(lhs(1, 0))} = (f * psi)(-1) = {sp.expand(rhs(1, 0))}"
+    return diffs, example

@@ -157,3 +157,19 @@ def test_a_cnn_generalises_across_positions_where_a_dense_network_does_not(tf_ke
     assert cnn["right accuracy"] > 0.9
     assert dense["right accuracy"] < cnn["right accuracy"] - 0.3
     assert cnn["parameters"] < dense["parameters"] / 50
+
+
+def test_q1_sentences_follow_the_numbers():
+    import pandas as pd
+
+    from fercourse.theory.equivariance import consistency_sentence, layer_sentence
+
+    table = pd.DataFrame({"layer": ["c1", "p1", "c1", "p1"], "stride": [1, 2, 1, 2], "shift": [1, 1, 2, 2],
+                          "error": [0.1, 0.9, 0.1, 0.2]})
+    text = layer_sentence(table)
+    assert "from 0.10 at c1 to 0.90 at p1" in text and "not 0.90" in text and "down-sampling" in text
+    curves = {"plain": pd.DataFrame({"max shift": [1, 2], "consistency": [0.9, 0.8]}),
+              "blur": pd.DataFrame({"max shift": [1, 2], "consistency": [0.95, 0.9]})}
+    text = consistency_sentence(curves, {"plain": 0.9, "blur": 0.91})
+    assert text.startswith("Averaged over shifts of 1-2 pixels, blur keeps its prediction for 92.5 %")
+    assert "plain for 85.0 %" in text and "blur 91.0 %" in text

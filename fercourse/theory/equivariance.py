@@ -334,3 +334,40 @@ def symbolic_shift_check(n: int = 5):
     diffs = sp.Matrix(n, n, lambda t, x: sp.expand(lhs(t, x) - rhs(t, x)))
     example = f"((L_1 f) * psi)(0) = {sp.expand(lhs(1, 0))} = (f * psi)(-1) = {sp.expand(rhs(1, 0))}"
     return diffs, example
+
+
+def layer_sentence(table) -> str:
+    """From :func:`layer_errors`: how the error grows with depth at the smallest shift, and
+    how small it is where the shift is a multiple of every layer's stride."""
+    smallest, largest = table["shift"].min(), table["shift"].max()
+    first = table[table["shift"] == smallest].set_index("layer")["error"]
+    aligned = table[(table["shift"] % table["stride"]) == 0]
+    misaligned = table[(table["shift"] % table["stride"]) != 0]
+    text = (f"At a shift of {smallest} pixel{'s' if smallest > 1 else ''}, the error grows from "
+            f"{first.iloc[0]:.2f} at {first.index[0]} to {first.iloc[-1]:.2f} at {first.index[-1]}.")
+    if len(aligned) and len(misaligned):
+        text += (f" Where the shift is a multiple of the layer's stride the mean error is "
+                 f"{aligned['error'].mean():.2f}, where it is not {misaligned['error'].mean():.2f}")
+        text += (" - the down-sampling, not the convolutions, breaks equivariance most."
+                 if misaligned["error"].mean() > aligned["error"].mean() else ".")
+    text += (f" Even at {largest} pixels (a multiple of every stride) the error is not zero "
+             f"(at most {table[table['shift'] == largest]['error'].max():.2f}): zero padding at the "
+             "image borders and the circular shift's seam.")
+    return text
+
+
+def consistency_sentence(curves: dict, accuracies: dict) -> str:
+    """Compare shift-consistency curves (name -> :func:`consistency_curve` table) and the
+    models' validation accuracies (name -> float)."""
+    names = list(curves)
+    means = {n: float(curves[n]["consistency"].mean()) for n in names}
+    best = max(names, key=means.get)
+    worst = min(names, key=means.get)
+    largest = {n: curves[n].iloc[-1] for n in names}
+    text = (f"Averaged over shifts of 1-{int(curves[best]['max shift'].max())} pixels, {best} keeps its "
+            f"prediction for {100 * means[best]:.1f} % of the faces and {worst} for {100 * means[worst]:.1f} %")
+    at_largest = ", ".join(f"{n} {100 * largest[n]['consistency']:.1f} %" for n in names)
+    text += f" (at the largest shift: {at_largest})."
+    acc = ", ".join(f"{n} {100 * a:.1f} %" for n, a in accuracies.items())
+    text += f" Validation accuracy: {acc}."
+    return text

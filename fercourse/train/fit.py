@@ -13,6 +13,7 @@ devices TensorFlow sees -- how a user with several GPUs scales up).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Callable
@@ -145,9 +146,36 @@ def train(
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
                             data=data_fingerprint, weights=weights_source, policy=policy, loss=loss,
                             **({"extra": key} if key else {}))
+    # One trainer per entry: a second process (another chapter on another pytest worker, a
+    # second terminal) waits here, then loads what the first one stored.
+    with _entry_lock(entry):
         if entry.complete() and not force:
             entry.load_into(model)
             return TrainResult(model, entry.history(), entry, True, time.perf_counter() - start, policy)
+        return _fit(model, entry, train_data, val_data, config, start=start, policy=policy, force=force,
+                    strategy=strategy, class_weight=class_weight, loss=loss, metrics=metrics,
+                    extra_callbacks=extra_callbacks, weights_source=weights_source,
+                    weights_description=weights_description, verbose=verbose)
+
+
+@contextlib.contextmanager
+def _entry_lock(entry: StoreEntry):
+    """An exclusive advisory lock (``fcntl.flock``) on the entry's folder, held while training."""
+    import fcntl
+
+    entry.folder.mkdir(parents=True, exist_ok=True)
+    with open(entry.folder / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fit(model, entry, train_data, val_data, config, *, start, policy, force, strategy, class_weight, loss, metrics,
+         extra_callbacks, weights_source, weights_description, verbose) -> TrainResult:
+    _, keras = import_tensorflow()
+    with strategy.scope():
         if force:
             entry.clear()
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=list(metrics))

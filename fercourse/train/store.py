@@ -124,7 +124,16 @@ class StoreEntry:
         model.load_weights(self.weights_path)
 
     def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove the stored run; the folder and its ``.lock`` stay (a trainer may hold it)."""
+        if not self.folder.exists():
+            return
+        for child in self.folder.iterdir():
+            if child.name == ".lock":
+                continue
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
 
 
 class ModelStore:

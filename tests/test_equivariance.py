@@ -167,9 +167,22 @@ def test_q1_sentences_follow_the_numbers():
     table = pd.DataFrame({"layer": ["c1", "p1", "c1", "p1"], "stride": [1, 2, 1, 2], "shift": [1, 1, 2, 2],
                           "error": [0.1, 0.9, 0.1, 0.2]})
     text = layer_sentence(table)
-    assert "from 0.10 at c1 to 0.90 at p1" in text and "not 0.90" in text and "down-sampling" in text
+    assert "0.10 at c1, rises to 0.55 at p1" in text and "higher (0.90 against 0.13)" in text
     curves = {"plain": pd.DataFrame({"max shift": [1, 2], "consistency": [0.9, 0.8]}),
               "blur": pd.DataFrame({"max shift": [1, 2], "consistency": [0.95, 0.9]})}
     text = consistency_sentence(curves, {"plain": 0.9, "blur": 0.91})
     assert text.startswith("Averaged over shifts of 1-2 pixels, blur keeps its prediction for 92.5 %")
     assert "plain for 85.0 %" in text and "blur 91.0 %" in text
+
+
+def test_circular_max_blur_pool_is_exact_for_even_shifts_and_better_for_odd_ones():
+    from fercourse.theory.equivariance import max_blur_pool
+
+    x = _images(7, size=16)
+    for t in ((2, 0), (4, 6)):
+        assert equivariance_error(max_blur_pool, x, t, stride=2) < 1e-12
+    odd = [(1, 0), (1, 1), (3, 1)]
+    blurred = np.mean([equivariance_error(max_blur_pool, x, t, stride=2) for t in odd])
+    plain = np.mean([equivariance_error(max_pool, x, t, stride=2) for t in odd])
+    assert blurred < 0.7 * plain
+    assert max_blur_pool(np.full((1, 8, 8, 1), 3.0)).shape == (1, 4, 4, 1)

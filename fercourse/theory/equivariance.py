@@ -345,7 +345,7 @@ def symbolic_shift_check(n: int = 5):
     lhs = lambda t, x: corr(shifted(f, t), x)  # noqa: E731
     rhs = lambda t, x: corr(f, (x - t) % n)  # (L_t (f * psi))(x) = (f * psi)(x - t)  # noqa: E731
     diffs = sp.Matrix(n, n, lambda t, x: sp.expand(lhs(t, x) - rhs(t, x)))
-    example = f"((L_1 f) * psi)(0) = {sp.expand(lhs(1, 0))} = (f * psi)(-1) = {sp.expand(rhs(1, 0))}"
+    example = f"((L_1 f) * psi)(0) = {sp.expand(lhs(1, 0))}\n  (f * psi)(-1)    = {sp.expand(rhs(1, 0))}"
     return diffs, example
 
 

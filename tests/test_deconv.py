@@ -86,3 +86,37 @@ def test_the_deconvnet_refuses_layers_it_cannot_undo(tf_keras):
         Deconvnet(model, "c")
     with pytest.raises(ValueError, match="no layer 'nope'"):
         Deconvnet(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]), "nope")
+
+
+def test_the_radial_spectrum_of_a_sinusoid_peaks_at_its_frequency():
+    from fercourse.theory.inversion import radial_spectrum
+
+    s = 64
+    yy, xx = np.indices((s, s))
+    wave = 0.5 + 0.5 * np.cos(2 * np.pi * (10 * xx + 0 * yy) / s)  # 10 cycles per image width
+    freqs, profile = radial_spectrum(np.repeat(wave[None, :, :, None], 3, axis=3))
+    assert freqs[np.argmax(profile)] == pytest.approx(10 / s)
+
+
+def test_transposed_convolutions_make_checkerboards_unless_the_kernel_divides_the_stride(tf_keras):
+    from fercourse.theory.inversion import checkerboard, unevenness
+
+    assert unevenness(checkerboard("transposed k3 s2")) > 0.2
+    assert unevenness(checkerboard("transposed k4 s2")) < 1e-6
+    assert unevenness(checkerboard("resize + conv3")) < 1e-6
+
+
+def test_decoders_reach_the_image_size(tf_keras):
+    from fercourse.theory.inversion import decoder
+
+    assert decoder((32, 32, 32)).output_shape == (None, 128, 128, 3)
+    assert decoder((8, 8, 128)).output_shape == (None, 128, 128, 3)
+    with pytest.raises(ValueError, match="power of 2"):
+        decoder((12, 12, 4))
+
+
+def test_top_channels_and_images_rank_by_peak():
+    from fercourse.theory.deconv import top_channels_and_images
+
+    peaks = np.array([[1.0, 0.0, 5.0], [3.0, 0.1, 4.0], [2.0, 0.2, 0.0]])
+    assert top_channels_and_images(peaks, channels=2, images=2) == {2: [0, 1], 0: [1, 2]}

@@ -150,3 +150,20 @@ class Deconvnet:
             shape = (r.shape[0], *item.input.shape[1:])
             r = tf.nn.conv2d_transpose(r, tf.cast(item.kernel, tf.float32), shape, 1, item.padding.upper())
         return r.numpy()
+
+
+def strongest_activations(model, layer: str, images, batch_size: int = 50) -> np.ndarray:
+    """Each image's largest activation of every channel of ``layer``: (N, C), computed in
+    batches (a full early-layer map of a whole split would not fit in memory)."""
+    tap = keras.Model(model.inputs, model.get_layer(layer).output)
+    out = [np.asarray(tap.predict_on_batch(np.asarray(images[i:i + batch_size], np.float32)), np.float32).max(axis=(1, 2))
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out)
+
+
+def top_channels_and_images(peaks, channels: int = 4, images: int = 3) -> dict[int, list[int]]:
+    """From :func:`strongest_activations`: the ``channels`` channels with the largest mean peak,
+    each with the indices of its ``images`` top-activating images (strongest first)."""
+    peaks = np.asarray(peaks)
+    order = np.argsort(-peaks.mean(axis=0), kind="stable")[:channels]
+    return {int(c): [int(i) for i in np.argsort(-peaks[:, c], kind="stable")[:images]] for c in order}

@@ -321,3 +321,38 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
                  weights_description="the trained plain light VGG's weights; max-pools anti-aliased",
                  store=store, force=force, class_weight=weights, verbose=verbose,
                  key={"augmentation": augmentation_settings()} if config.augment else None)
+
+
+# Up-convolutional inversion (Q2): a small decoder per depth, trained on the frozen light VGG's
+# features of the training images (computed once per call; the decoder goes to the model store).
+INVERT = TrainConfig(epochs=8, batch_size=32, learning_rate=1e-3, patience=3, lr_patience=2, augment=False,
+                     class_weights=False)
+
+
+def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = INVERT, *,
+                   policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
+    """Train (or load) a :func:`~fercourse.theory.inversion.decoder` that reconstructs the
+    images from ``layer``'s features of ``source`` (a trained light VGG, frozen); loss: mean
+    squared error in [0, 1] pixels; the same monitor slice as the classifiers."""
+    from ..theory.inversion import decoder, feature_extractor
+
+    tf, _ = import_tensorflow()
+    apply_policy(policy)
+    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    extract = feature_extractor(source.model, layer)
+
+    def pairs(split, shuffle):
+        images = split.images.astype(np.float32) / 255.0
+        features = np.asarray(extract.predict(images, batch_size=64, verbose=0), np.float32)
+        ds = tf.data.Dataset.from_tensor_slices((features, images))
+        if shuffle:
+            ds = ds.shuffle(len(images), seed=config.seed)
+        return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE), features.shape[1:]
+
+    train_ds, shape = pairs(fit_part, True)
+    monitor_ds, _ = pairs(monitor, False)
+    return train(f"inverter_{layer}", lambda: decoder(shape, data.image_size, name=f"decoder_{layer}"),
+                 train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
+                 weights_source=f"features of {source.entry.folder.name}",
+                 weights_description=f"decoder trained on {layer} features of the stored plain light VGG",
+                 store=store, force=force, loss="mean_squared_error", metrics=(), verbose=verbose)

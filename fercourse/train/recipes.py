@@ -45,6 +45,23 @@ FINE_TUNE_QUICK = TrainConfig(epochs=3, batch_size=32, learning_rate=1e-5, patie
                               augment=False, class_weights=True)
 
 
+def _image_training(data, config: TrainConfig):
+    """What every image-trained light VGG shares: (the training part of Train, its batches -
+    augmented if ``config.augment`` -, the monitor slice's batches, balanced class weights or
+    None)."""
+    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
+                             augment=augmentation_layers(config.seed) if config.augment else None)
+    monitor_ds = as_tf_dataset(monitor, batch_size=64)
+    weights = balanced_class_weights(fit_part.labels, len(data.classes)) if config.class_weights else None
+    return fit_part, train_ds, monitor_ds, weights
+
+
+def _augmentation_key(config: TrainConfig) -> dict | None:
+    """The augmentation ranges, for the store key of a run that augments."""
+    return {"augmentation": augmentation_settings()} if config.augment else None
+
+
 def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: bool = False,
                     policy: str | None = None, strategy: str = "default", force: bool = False,
                     store=None, verbose="auto") -> TrainResult:
@@ -59,17 +76,13 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
 
     apply_policy(policy)
     n = len(data.classes)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
-    train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                             augment=augmentation_layers(config.seed) if config.augment else None)
-    monitor_ds = as_tf_dataset(monitor, batch_size=64)
-    weights = balanced_class_weights(fit_part.labels, n) if config.class_weights else None
+    fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
     name = f"light_vgg_{'bn' if batch_norm else 'plain'}"
     return train(name, lambda: light_vgg(n, batch_norm=batch_norm, dropout=0.5 if batch_norm else 0.0),
                  train_ds, monitor_ds, config, data_fingerprint=data.fingerprint, weights_source="he-init",
                  weights_description="He initialisation, trained from scratch (no pretrained weights)",
                  store=store, force=force, strategy=get_strategy(strategy), class_weight=weights, verbose=verbose,
-                 key={"augmentation": augmentation_settings()} if config.augment else None)
+                 key=_augmentation_key(config))
 
 
 @dataclasses.dataclass
@@ -211,11 +224,7 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
 
     apply_policy(policy)
     n = len(data.classes)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
-    train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                             augment=augmentation_layers(config.seed) if config.augment else None)
-    monitor_ds = as_tf_dataset(monitor, batch_size=64)
-    weights = balanced_class_weights(fit_part.labels, n) if config.class_weights else None
+    fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
 
     def build():
         model = light_vgg_gap(n, input_size=data.image_size)
@@ -227,7 +236,7 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
                  weights_source=f"convolutions of {source.entry.folder.name}; head: logistic regression",
                  weights_description="convolutions of the trained plain light VGG; GAP head from a logistic regression",
                  store=store, force=force, class_weight=weights, verbose=verbose,
-                 key={"augmentation": augmentation_settings()} if config.augment else None)
+                 key=_augmentation_key(config))
 
 
 def head_from_logistic_regression(model, images, labels, C: float = 10.0) -> float:
@@ -306,11 +315,7 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
 
     apply_policy(policy)
     n = len(data.classes)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
-    train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                             augment=augmentation_layers(config.seed) if config.augment else None)
-    monitor_ds = as_tf_dataset(monitor, batch_size=64)
-    weights = balanced_class_weights(fit_part.labels, n) if config.class_weights else None
+    fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
 
     def build():
         model = light_vgg(n, input_size=data.image_size, anti_alias=True)
@@ -321,7 +326,7 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
                  weights_source=f"all weights of {source.entry.folder.name}",
                  weights_description="the trained plain light VGG's weights; max-pools anti-aliased",
                  store=store, force=force, class_weight=weights, verbose=verbose,
-                 key={"augmentation": augmentation_settings()} if config.augment else None)
+                 key=_augmentation_key(config))
 
 
 # Up-convolutional inversion (Q2): a small decoder per depth, trained on the frozen light VGG's

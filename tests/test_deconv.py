@@ -120,3 +120,17 @@ def test_top_channels_and_images_rank_by_peak():
 
     peaks = np.array([[1.0, 0.0, 5.0], [3.0, 0.1, 4.0], [2.0, 0.2, 0.0]])
     assert top_channels_and_images(peaks, channels=2, images=2) == {2: [0, 1], 0: [1, 2]}
+
+
+def test_phase_correlation_recovers_a_known_shift_and_position_kept_scores_it():
+    from fercourse.theory.inversion import estimated_shift, position_kept
+
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.random((64, 64, 3)) * 0.2 + 0.4, 0, 1)
+    image[20:40, 10:30] = 1.0
+    moved = np.roll(image, (3, 7), axis=(0, 1))
+    np.testing.assert_allclose(estimated_shift(image, moved)[0], [3, 7], atol=0.2)
+    identity = lambda x: x  # noqa: E731
+    blur_all = lambda x: np.repeat(np.asarray(x).mean(axis=(1, 2), keepdims=True), 64, 1).repeat(64, 2)  # noqa: E731
+    assert position_kept(identity, image[None], (0, 8))[0] < 0.5
+    assert position_kept(blur_all, image[None], (0, 8))[0] > 4  # a constant image has no position

@@ -77,3 +77,30 @@ def radial_spectrum(images) -> tuple[np.ndarray, np.ndarray]:
     log_power = np.log10(power.mean(axis=0) + 1e-12)
     profile = np.array([log_power[radius == r].mean() for r in rings])
     return rings / s, profile
+
+
+def estimated_shift(reference, moved) -> np.ndarray:
+    """The translation (dy, dx) that takes ``reference`` to ``moved`` (images (H, W, 3) or
+    batches (B, H, W, 3)), by OpenCV's phase correlation of their grayscale versions;
+    sub-pixel, (B, 2)."""
+    import cv2
+
+    ref, mov = np.asarray(reference, np.float64), np.asarray(moved, np.float64)
+    if ref.ndim == 3:
+        ref, mov = ref[None], mov[None]
+    window = cv2.createHanningWindow(ref.shape[1:3][::-1], cv2.CV_64F)
+    out = []
+    for a, b in zip(ref.mean(-1), mov.mean(-1)):
+        (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
+        out.append((dy, dx))
+    return np.array(out)
+
+
+def position_kept(reconstruct, images, shift: tuple[int, int] = (0, 8)) -> np.ndarray:
+    """How well a reconstruction follows a moved input: shift the images (circularly) by
+    ``shift``, reconstruct both versions, and estimate the displacement between the two
+    reconstructions. Returns the error |estimated - true| in pixels per image (B,)."""
+    images = np.asarray(images, np.float32)
+    moved = np.roll(images, shift, axis=(1, 2))
+    estimate = estimated_shift(reconstruct(images), reconstruct(moved))
+    return np.abs(estimate - np.asarray(shift, np.float64)).max(axis=1)

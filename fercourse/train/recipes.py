@@ -330,7 +330,7 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
 
 
 # Up-convolutional inversion (Q2): a small decoder per depth, trained on the frozen light VGG's
-# features of the training images (computed once per call; the decoder goes to the model store).
+# features of the training images (cached on disk; the decoder goes to the model store).
 INVERT = TrainConfig(epochs=8, batch_size=32, learning_rate=1e-3, patience=3, lr_patience=2, augment=False,
                      class_weights=False)
 
@@ -348,8 +348,13 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
     extract = feature_extractor(source.model, layer)
 
     def pairs(split, shuffle):
+        # Cached on disk like VGG16's features: keyed by the data, the part of Train, the
+        # classifier's store entry (its weights) and the layer.
+        features = backbone_features(extract, split.images, key={
+            "kind": "inverter", "data": data.fingerprint, "split": split.name,
+            "monitor": [config.monitor_fraction, config.seed], "classifier": source.entry.folder.name,
+            "layer": layer})
         images = split.images.astype(np.float32) / 255.0
-        features = np.asarray(extract.predict(images, batch_size=64, verbose=0), np.float32)
         ds = tf.data.Dataset.from_tensor_slices((features, images))
         if shuffle:
             ds = ds.shuffle(len(images), seed=config.seed)

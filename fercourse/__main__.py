@@ -6,6 +6,10 @@
     python -m fercourse train light_vgg                 # what the Q5 chapter trains, same defaults
     python -m fercourse train light_vgg --data /path/to/affectnet --epochs 60 --patience 10
     python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 60 --patience 10
+    python -m fercourse cache                       # what the cache holds; --clear KIND to delete
+
+``evaluate`` never trains: it scores the stored model the flags describe, or lists the
+stored runs and prints the ``train`` command that makes the one asked for.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import sys
 import time
 
 from . import paths, report
+from .errors import FercourseError
 
 
 def _cmd_report(args) -> int:
@@ -37,33 +42,101 @@ def _cmd_execute(args) -> int:
     return 0
 
 
-def _train_or_load(args, force: bool):
+def _configs(args):
+    """The training configurations the flags ask for: (model name -> TrainConfig) in order."""
     import dataclasses
 
+    from .train import recipes
+
+    if args.model == "light_vgg":
+        name = f"light_vgg_{'bn' if args.batch_norm else 'plain'}"
+        return {name: dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))}
+    configs = {"vgg16_head": dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))}
+    epochs = recipes.FINE_TUNE_QUICK.epochs if args.fine_tune is None else args.fine_tune
+    if epochs:  # augmentation needs images: on cached block-4 maps there is none
+        tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=epochs, augment=args.fine_tune_on == "images")
+        configs["vgg16_finetune_block5" if args.fine_tune_on == "features" else "vgg16_finetune"] = tuned
+    return configs
+
+
+def _train_or_load(args, force: bool, stored_only: bool = False):
     from .data import load_dataset
     from .train import recipes
 
     data = load_dataset(args.data, validation_split=args.validation_split, progress=True)
     print(data.describe())
+    if stored_only:
+        _require_stored(args, data)
+    configs = list(_configs(args).values())
     verbose = 1 if force or args.command == "train" else 0
     if args.model == "light_vgg":
-        config = dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))
-        result = recipes.train_light_vgg(data, config, batch_norm=args.batch_norm, strategy=args.strategy,
-                                         force=force, verbose=verbose)
+        result = recipes.train_light_vgg(data, configs[0], batch_norm=args.batch_norm, strategy=args.strategy,
+                                         force=force, verbose=verbose, stored_only=stored_only)
         return data, result.model, result, None
-    config = dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))
-    tuned = None
-    epochs = recipes.FINE_TUNE_QUICK.epochs if args.fine_tune is None else args.fine_tune
-    if epochs:  # augmentation needs images: on cached block-4 maps there is none
-        tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=epochs, augment=args.fine_tune_on == "images")
-    result = recipes.train_vgg16_transfer(data, config, weights=args.weights, fine_tune=tuned,
-                                          fine_tune_on=args.fine_tune_on, force=force, verbose=verbose)
+    result = recipes.train_vgg16_transfer(data, configs[0], weights=args.weights,
+                                          fine_tune=configs[1] if len(configs) > 1 else None,
+                                          fine_tune_on=args.fine_tune_on, force=force, verbose=verbose,
+                                          stored_only=stored_only)
     print(f"weights: {result.weights}")
     if result.fine_tune is not None:
         head = result.head
         print(f"phase 1 ({head.entry.folder.name}): {head.provenance}, {len(head.history)} epochs")
         return data, result.model, result.fine_tune, result
     return data, result.model, result.head, result
+
+
+def _train_command(args) -> str:
+    """The ``train`` command line that makes the model these ``evaluate`` flags ask for."""
+    parts = ["python -m fercourse train", args.model]
+    if args.data:
+        parts += ["--data", str(args.data)]
+    if args.validation_split is not None:
+        parts += ["--validation-split", str(args.validation_split)]
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--learning-rate", args.learning_rate), ("--patience", args.patience)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.batch_norm:
+        parts.append("--batch-norm")
+    if args.model == "vgg16":
+        if args.weights != "auto":
+            parts += ["--weights", str(args.weights)]
+        if args.fine_tune is not None:
+            parts += ["--fine-tune", str(args.fine_tune)]
+        if args.fine_tune_on != "features":
+            parts += ["--fine-tune-on", args.fine_tune_on]
+    return " ".join(parts)
+
+
+def _require_stored(args, data) -> None:
+    """Raise NotInStoreError (listing what is stored) unless every run asked for is stored."""
+    import dataclasses
+
+    from .errors import NotInStoreError
+    from .train import ModelStore
+
+    store = ModelStore()
+    for name, config in _configs(args).items():
+        entries = store.entries(name)
+        wanted = dataclasses.asdict(config)
+        if any(e.complete() and e.ingredients.get("config") == wanted and e.ingredients.get("data") == data.fingerprint
+               for e in entries):
+            continue
+        same_data = [e for e in entries if e.ingredients.get("data") == data.fingerprint and e.complete()]
+        lines = [f"no stored {name} was trained on this data with these settings (epochs {config.epochs}, "
+                 f"batch size {config.batch_size}, learning rate {config.learning_rate:g}, patience "
+                 f"{config.patience}); evaluate scores stored models and never trains."]
+        if same_data:
+            lines.append(f"Stored {name} runs on this data:")
+            for e in same_data:
+                d = e.describe()
+                lines.append(f"  {paths.display_path(e.folder)}: epochs {d['epochs asked']} (ran {d['epochs run']}), "
+                             f"batch size {d['batch size']}, learning rate {d['learning rate']:g}, "
+                             f"patience {d['patience']}")
+        else:
+            lines.append(f"There is no stored {name} for this data ({len(entries)} for other data).")
+        lines.append(f"To train the one asked for:\n  {_train_command(args)}")
+        raise NotInStoreError("\n".join(lines))
 
 
 def _overrides(args) -> dict:
@@ -81,7 +154,7 @@ def _cmd_train(args) -> int:
         best = min(scored, key=lambda r: r["val_loss"])
         accuracy = f", validation accuracy {best['val_accuracy']:.3f}" if "val_accuracy" in best else ""
         print(f"kept epoch {best['epoch'] + 1}: validation loss {best['val_loss']:.4f}{accuracy}")
-    print(f"stored in {paths.display_path(result.entry.folder)}")
+    print(f"stored in {result.entry.folder}")
     return 0
 
 
@@ -89,7 +162,12 @@ def _cmd_evaluate(args) -> int:
     from .data.pipeline import as_tf_dataset
     from .evaluate import ClassificationReport, predict_proba
 
-    data, model, _, transfer = _train_or_load(args, force=False)
+    data, model, result, _ = _train_or_load(args, force=False, stored_only=True)
+    meta = result.entry.meta()
+    config = result.entry.ingredients.get("config", {})
+    print(f"scoring the stored {result.entry.ingredients['name']}: {config.get('epochs')} epochs asked, "
+          f"{meta.get('epochs_run')} run; weights: {meta.get('weights')}")
+    print(f"store entry: {result.entry.folder}")
     split = data["validation"]
     y, proba = predict_proba(model, as_tf_dataset(split, batch_size=64))
     report = ClassificationReport(data.classes, y, proba)
@@ -97,6 +175,16 @@ def _cmd_evaluate(args) -> int:
     for name, value in report.summary().items():
         print(f"  {name:9s} {value:.4f}")
     print(report.per_class().round(3).to_string())
+    return 0
+
+
+def _cmd_cache(args) -> int:
+    from . import cache
+
+    if args.clear:
+        done = cache.clear(args.clear)
+        print(f"cleared: {', '.join(done) if done else 'nothing (already empty)'}")
+    print(cache.table())
     return 0
 
 
@@ -143,16 +231,18 @@ def main(argv: list[str] | None = None) -> int:
     ev = sub.add_parser("evaluate", help="scores of a trained Q5 model on the validation split")
     _add_training_arguments(ev)
     ev.set_defaults(func=_cmd_evaluate)
+    ca = sub.add_parser("cache", help="what the cache folder holds per kind; --clear to delete")
+    ca.add_argument("--clear", nargs="+", metavar="KIND", choices=["all", "generated", "decoded", "features",
+                                                                   "models", "logs"],
+                    help="delete these kinds (all, generated, decoded, features, models, logs)")
+    ca.set_defaults(func=_cmd_cache)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except Exception as err:  # a clear message, not a stack trace, for data and weights problems
-        from .data import DataError
-
-        if isinstance(err, (DataError, FileNotFoundError, RuntimeError)):
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        raise
+    except (FercourseError, FileNotFoundError, NotADirectoryError, PermissionError) as err:
+        # The user's input or cache: one paragraph saying what and where, not a stack trace.
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

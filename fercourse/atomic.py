@@ -1,32 +1,155 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+"""Atomic, verifiable publishing: a reader sees the old file or the new one, never half of one.
 
-Everything fercourse writes (executed notebooks, PDFs, caches) goes through here, so
-an interrupted run never leaves a truncated file that a later run would trust.
+Every file and folder fercourse writes (executed notebooks, PDFs, decoded-image caches,
+feature files, model-store weights, training backups) goes through :func:`publish` or
+:func:`publish_dir`:
+
+1. the content is written to a *unique* temporary name beside the target (two processes
+   writing the same target never share a temporary file),
+2. flushed to disk (``fsync``) and given the permissions the user's umask asks for
+   (``mkstemp`` alone would leave ``-rw-------``),
+3. renamed over the target in one step, and the folder's entry synced.
+
+A killed process leaves at most a ``.*.tmp*`` file that nobody reads. Files whose
+corruption would go unnoticed (weights, features) also get a checksum: :func:`checksum`
+on write, :func:`verify` on read.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 
-def write_bytes(path: Path | str, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back (same thread, no I/O between).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def temporary_name(path: Path) -> Path:
+    """A unique hidden name beside ``path`` that keeps its suffixes (Keras checks
+    ``.weights.h5``; NumPy appends ``.npy`` to names without it)."""
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".weights.h5") else path.suffix
+    return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{suffix}"
+
+
+@contextlib.contextmanager
+def publish(path: Path | str):
+    """Yield a temporary path; when the block ends without error, publish it as ``path``.
+
+    The caller writes the temporary file by any means (``model.save_weights``,
+    ``np.save``, ...). On an exception the temporary file is removed and ``path`` is
+    untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temporary_name(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to {tmp} for {path}")
+        _fsync_file(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def publish_dir(path: Path | str):
+    """Yield a temporary folder; when the block succeeds, publish it as ``path`` in one rename.
+
+    If another process published ``path`` first, theirs is kept (it is as good as ours:
+    same key, same content) and ours is discarded.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        for child in tmp.rglob("*"):
+            if child.is_file():
+                _fsync_file(child)
+                os.chmod(child, 0o666 & ~_umask())
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            os.replace(tmp, path)
+        except OSError:  # the target exists and is not empty: another writer won
+            if not path.exists():
+                raise
+        _fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_bytes(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`publish`)."""
+    path = Path(path)
+    with publish(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 
 def write_text(path: Path | str, text: str, encoding: str = "utf-8") -> Path:
     """Text version of :func:`write_bytes`."""
     return write_bytes(path, text.encode(encoding))
+
+
+def sha256(path: Path | str) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksum(path: Path | str) -> Path:
+    """Write ``<path>.sha256`` for a published file (after it, so a kill in between only
+    leaves a file without checksum, which :func:`verify` rejects)."""
+    path = Path(path)
+    return write_text(path.with_name(path.name + ".sha256"), sha256(path))
+
+
+def verify(path: Path | str, expected: str | None = None) -> bool:
+    """True when ``path`` exists and matches ``expected`` (default: its ``.sha256`` file)."""
+    path = Path(path)
+    if expected is None:
+        side = path.with_name(path.name + ".sha256")
+        if not side.exists():
+            return False
+        expected = side.read_text().strip()
+    return path.is_file() and sha256(path) == expected
+
+
+def remove_with_checksum(path: Path | str) -> None:
+    """Delete a file and its ``.sha256`` (a corrupt cache entry, before recomputing it)."""
+    path = Path(path)
+    path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+    path.unlink(missing_ok=True)

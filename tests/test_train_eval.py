@@ -8,6 +8,7 @@ import pytest
 
 from fercourse.evaluate import (ClassificationReport, ConfusionDisplay, HistoryComparisonDisplay, HistoryDisplay,
                                 RocDisplay)
+from fercourse.errors import WeightsError
 from fercourse.train import ModelStore, TrainConfig, train
 from fercourse.train import policy as policy_module
 
@@ -60,11 +61,11 @@ def test_pretrained_never_falls_back_to_random_silently(tf_keras, monkeypatch, t
     monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)
     monkeypatch.setattr(pretrained, "hed_weights_file", lambda: None)
     monkeypatch.delenv("FERCOURSE_VGG16_WEIGHTS", raising=False)
-    with pytest.raises(RuntimeError, match="no pretrained VGG16 weights available"):
+    with pytest.raises(WeightsError, match="no pretrained VGG16 weights available"):
         pretrained.vgg16_backbone(weights="auto")
     _, info = pretrained.vgg16_backbone(weights="random")
     assert not info.pretrained and "NOT pretrained" in str(info)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(WeightsError, match="does not exist"):
         pretrained.vgg16_backbone(weights=tmp_path / "missing.h5")
     # a user file: save a backbone's weights and load them back through the FERCOURSE_VGG16_WEIGHTS path
     source, _ = pretrained.vgg16_backbone(weights="random")
@@ -220,7 +221,7 @@ def test_an_interrupted_run_resumes_and_completes_every_epoch(tf_keras, tmp_path
     assert Record.ran == [3, 4]  # resumed where the kill happened, not from epoch 0
     assert [r["epoch"] for r in done.history] == [0, 1, 2, 3, 4]
     assert not done.from_store and done.entry.complete()
-    assert not done.entry.backup_dir.exists()  # BackupAndRestore cleans up after success
+    assert not done.entry.backup_dir.exists()  # the backup is removed once the entry is complete
     assert done.entry.folder == folder
 
 

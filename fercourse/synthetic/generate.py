@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .. import paths
+from .. import atomic, paths
 from ..data.classes import AFFECTNET_CLASSES
 from .expressions import REGION_BITS, sample_expression
 from .faces import CANVAS, apply_pose, background, occluder, render_face, sample_identity, sample_pose
@@ -143,18 +141,8 @@ def ensure_dataset(seed: int = 0, train_per_class: int = 150, validation_per_cla
     info = GeneratedDataset(root, seed, train_per_class, validation_per_class, image_size)
     if (root / "manifest.json").exists():
         return info
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root.parent))
-    try:
-        shutil.rmtree(tmp)
+    with atomic.publish_dir(root) as tmp:  # if someone else finished first, theirs is kept
         write_dataset(tmp, seed, train_per_class, validation_per_class, image_size)
-        try:
-            os.replace(tmp, root)
-        except OSError:  # someone else finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info
 
 

@@ -49,6 +49,10 @@ def _image_training(data, config: TrainConfig):
     """What every image-trained light VGG shares: (the training part of Train, its batches -
     augmented if ``config.augment`` -, the monitor slice's batches, balanced class weights or
     None)."""
+    _, keras = import_tensorflow()
+    # tf.data derives a shuffle's order from the global seed *and* its own: fix the global one
+    # here, or the order (and the trained weights) depends on what ran before in the process.
+    keras.utils.set_random_seed(config.seed)
     fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
     train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
                              augment=augmentation_layers(config.seed) if config.augment else None)
@@ -132,6 +136,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     if fine_tune is not None and fine_tune.augment and fine_tune_on == "features":
         raise ValueError("augmentation acts on images: fine-tune with fine_tune_on='images' to augment")
     tf, keras = import_tensorflow()
+    keras.utils.set_random_seed(head_config.seed)  # the shuffles' order (see _image_training)
     n, size, c = len(data.classes), data.image_size, head_config
     model, backbone, head, info = vgg16_transfer(n, weights=weights, input_size=size, log=log)
     blocks1to4 = keras.Sequential([keras.Input((size, size, 3)), VGGPreprocess(), trunk(backbone)])
@@ -277,6 +282,7 @@ def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT
     if not data.root.generated:
         raise ValueError("region-guided training needs the region masks of the built-in set; "
                          f"{data.name} has none")
+    import_tensorflow()[1].utils.set_random_seed(config.seed)  # the shuffle's order (see _image_training)
     n = len(data.classes)
     fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
     size = source.model.get_layer("block5_conv2").output.shape[1]
@@ -344,7 +350,8 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
     squared error in [0, 1] pixels; the same monitor slice as the classifiers."""
     from ..theory.inversion import decoder, feature_extractor
 
-    tf, _ = import_tensorflow()
+    tf, keras = import_tensorflow()
+    keras.utils.set_random_seed(config.seed)  # the shuffle's order (see _image_training)
     fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
     extract = feature_extractor(source.model, layer)
 

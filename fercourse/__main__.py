@@ -63,7 +63,8 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     from .data import load_dataset
     from .train import recipes
 
-    data = load_dataset(args.data, validation_split=args.validation_split, progress=True)
+    data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
+                        progress=True)
     print(data.describe())
     if stored_only:
         _require_stored(args, data)
@@ -92,6 +93,8 @@ def _train_command(args) -> str:
         parts += ["--data", str(args.data)]
     if args.validation_split is not None:
         parts += ["--validation-split", str(args.validation_split)]
+    if args.class_policy != "strict":
+        parts += ["--class-policy", args.class_policy]
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
                         ("--learning-rate", args.learning_rate), ("--patience", args.patience)):
         if value is not None:
@@ -193,6 +196,8 @@ def _add_training_arguments(parser) -> None:
     parser.add_argument("--data", default=None, help="data root (default: FERCOURSE_DATA, data/affectnet, built-in)")
     parser.add_argument("--validation-split", type=float, default=None,
                         help="hold out this fraction of Train when there is no Validation folder")
+    parser.add_argument("--class-policy", choices=["strict", "intersection"], default="strict",
+                        help="when the splits hold different classes: stop (strict) or use those they share")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)

@@ -15,3 +15,15 @@ def tf_keras():
     from fercourse.env import import_tensorflow
 
     return import_tensorflow()
+
+
+@pytest.fixture(autouse=True)
+def _global_policy_reset():
+    """Every test starts and ends with Keras' default float32 policy: a test (or recipe) that
+    changes the global policy must not decide the dtype of the next test's models."""
+    import sys
+
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.config.set_dtype_policy("float32")

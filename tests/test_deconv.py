@@ -3,20 +3,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fercourse.theory.deconv import Deconvnet, adjoint_gap, convolution_matrix, pool_switches, unpool
 
 
-@settings(max_examples=30, deadline=None)
-@given(size=st.integers(5, 12), k=st.sampled_from([1, 2, 3, 4, 5]), stride=st.sampled_from([1, 2, 3]),
-       padding=st.sampled_from(["SAME", "VALID"]), cin=st.integers(1, 3), cout=st.integers(1, 3),
-       seed=st.integers(0, 1000))
-def test_transposed_convolution_is_the_adjoint(size, k, stride, padding, cin, cout, seed):
-    if padding == "VALID" and k > size:
-        return
-    assert adjoint_gap((2, size, size, cin), (k, k, cin, cout), stride, padding, seed) < 1e-12
+def test_transposed_convolution_is_the_adjoint():
+    ran = []
+
+    @settings(max_examples=30, deadline=None)
+    @given(size=st.integers(5, 12), k=st.sampled_from([1, 2, 3, 4, 5]), stride=st.sampled_from([1, 2, 3]),
+           padding=st.sampled_from(["SAME", "VALID"]), cin=st.integers(1, 3), cout=st.integers(1, 3),
+           seed=st.integers(0, 1000))
+    def check(size, k, stride, padding, cin, cout, seed):
+        assume(padding == "SAME" or k <= size)  # a VALID kernel wider than the image has no output
+        ran.append(1)
+        assert adjoint_gap((2, size, size, cin), (k, k, cin, cout), stride, padding, seed) < 1e-12
+
+    check()
+    assert len(ran) >= 25  # the examples were checked, not skipped
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -273,18 +273,26 @@ print("ACC", m.evaluate(xv, yv, verbose=0)[1])
     assert acc["mixed_bfloat16"] >= acc["float32"] - 0.1, acc
 
 
-def test_comparison_table_columns(tf_keras):
+def test_comparison_table_columns(tf_keras, monkeypatch):
+    import itertools
+
     from fercourse.evaluate import comparison_table
+    from fercourse.evaluate import compare as compare_module
 
     _, keras = tf_keras
-    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(64)])
     y, proba = _known_predictions(2)
+    # A clock that advances 2.5 ms per reading: every timed forward pass "takes" 2.5 ms.
+    ticks = itertools.count()
+    monkeypatch.setattr(compare_module.time, "perf_counter", lambda: next(ticks) * 0.0025)
     table = comparison_table([{"model": "m", "keras": model, "report": ClassificationReport(tuple("abcd"), y, proba)}],
                              image_size=16)
     row = table.loc["m"]
-    assert row["parameters"] == 16 * 16 * 3 * 4 + 4 == row["trained"]
-    assert row["weights MB"] > 0.01 and row["ms / image"] > 0
-    assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro-AUC"] <= 1
+    assert row["parameters"] == 16 * 16 * 3 * 64 + 64 == row["trained"]
+    assert row["weights MB"] == pytest.approx(row["parameters"] * 4 / 1e6, abs=0.01)  # float32 + HDF5 overhead
+    assert row["ms / image"] == 2.5
+    summary = ClassificationReport(tuple("abcd"), y, proba).summary()
+    assert row["accuracy"] == round(summary["accuracy"], 3) and row["macro-AUC"] == round(summary["macro-AUC"], 3)
     report = ClassificationReport(tuple("abcd"), y, proba)
     described = comparison_table([{"model": "m", "keras": model, "report": report, "trained": 7, "weights": "w",
                                    "epochs": "3 + 2", "seconds": 12.4}], image_size=16, timings=False).loc["m"]

@@ -310,7 +310,8 @@ def load_dataset(
     if "validation" not in layouts and validation_split is None:
         found = ", ".join(layout.folder.name + "/" for layout in layouts.values())
         raise DataError(f"{base}: no Validation split (looked for Validation/, val/, valid/ in any case; "
-                        f"found {found}). Add one, or pass validation_split=0.2 to hold out part of Train.")
+                        f"found {found}). Add one, or pass validation_split=0.2 (command line: --validation-split "
+                        f"0.2) to hold out part of Train.")
     options = {"size": image_size, "keep_aspect": keep_aspect, "max_pixels": max_pixels,
                "classes": list(classes), "policy": class_policy}
     fingerprint = _fingerprint(base, layouts, options)
@@ -320,6 +321,13 @@ def load_dataset(
         show = sys.stderr.isatty() if progress is None else progress
         _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show)
     cached_classes, splits, parts = _read_cache(cache)
+    for name, split in splits.items():
+        if not len(split["files"]):
+            bad = [s for s in parts["skipped"] if s.path.startswith(split["source"])]
+            shown = "; ".join(f"{s.path}: {s.reason}" for s in bad[:3]) + ("; ..." if len(bad) > 3 else "")
+            raise DataError(f"{base / split['source']} holds no readable image in its class folders"
+                            + (f" ({len(bad)} file(s) skipped - {shown})" if bad else "")
+                            + ". Put .jpg or .png images into the class folders.")
     split_fingerprint = fingerprint
     if "validation" not in splits:
         splits["train"], splits["validation"] = _hold_out(splits["train"], validation_split, seed)

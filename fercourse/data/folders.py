@@ -122,7 +122,8 @@ def read_layout(root: Path, class_policy: str = "strict") -> tuple[dict[str, Spl
         detail = "; ".join(f"{name}: {', '.join(affectnet_order(s))}" for name, s in sets.items())
         if class_policy == "strict":
             raise DataError(f"{root}: the splits hold different classes ({detail}). "
-                            f"Pass class_policy='intersection' to use only the classes they share.")
+                            f"Pass class_policy='intersection' (command line: --class-policy intersection) "
+                            f"to use only the classes they share.")
         for layout in splits.values():
             for name in sorted(set(layout.class_folders) - common):
                 for path in layout.files.pop(name):

@@ -50,8 +50,9 @@ class EpochBackup:
             if self.state_path.exists():
                 log(f"note: the backup in {self.folder.name}/ does not verify; training from epoch 1")
             return 0
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)  # the optimizer's moments are saved too
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)  # the optimizer's moments are saved too
         model.load_weights(self.folder / state["file"])
         return int(state["epoch"])
 

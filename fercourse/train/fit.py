@@ -192,12 +192,15 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=list(metrics))
         initial_epoch = backup.restore(model)  # 0, or the epoch after the last one a killed run finished
     entry.folder.mkdir(parents=True, exist_ok=True)
+    # Order matters at an epoch's end: the backup (with the learning rate just reduced) is
+    # written before history.json records the epoch, so the history never claims an epoch
+    # that a restart could not resume from.
     callbacks = [
-        _history_callback(entry),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience),
         best.callback(),
         backup.callback(),
+        _history_callback(entry),
         *extra_callbacks,
     ]
     if initial_epoch < config.epochs:

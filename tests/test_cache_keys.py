@@ -115,14 +115,20 @@ def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tm
     data = load_dataset(root, image_size=32, log=lambda *a: None)
     features = tmp_path / "cache" / "features"
     config = TrainConfig(epochs=1, batch_size=8)
+    from fercourse import pretrained
+
     _, keras = tf_keras
-    keras.utils.set_random_seed(1)
-    recipes.train_vgg16_transfer(data, config, weights="random", copies=0, verbose=0, log=lambda *a: None)
+    files = []
+    for seed in (1, 2):  # two weight files of the same network, both labelled "file"
+        keras.utils.set_random_seed(seed)
+        backbone, _ = pretrained.vgg16_backbone((32, 32, 3), weights="random")
+        files.append(tmp_path / f"vgg16_{seed}.weights.h5")
+        backbone.save_weights(files[-1])
+    recipes.train_vgg16_transfer(data, config, weights=files[0], copies=0, verbose=0, log=lambda *a: None)
     first = set(features.iterdir())
-    keras.utils.set_random_seed(2)
-    recipes.train_vgg16_transfer(data, config, weights="random", copies=0, verbose=0, log=lambda *a: None)
+    recipes.train_vgg16_transfer(data, config, weights=files[1], copies=0, verbose=0, log=lambda *a: None)
     second = set(features.iterdir())
-    assert first and len(second) == 2 * len(first)  # another random draw: other weights, new files
+    assert first and len(second) == 2 * len(first)  # other weights under the same label: new files
 
 
 def test_what_else_decides_a_run_is_part_of_its_key(tf_keras, tmp_path):

@@ -1,0 +1,97 @@
+"""TFLite / LiteRT export: the files load, agree with Keras, shrink as promised; batch-norm folding
+is exact."""
+import numpy as np
+import pytest
+
+from fercourse import export
+
+
+def _images(n=24, size=32, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def trained_small_vgg(tf_keras):
+    """A light VGG at 32x32 trained for a few steps on a task with a clear answer (the brightest
+    quadrant), so its probabilities are not all equal and an argmax comparison means something."""
+    from fercourse.models import light_vgg
+
+    tf, keras = tf_keras
+    keras.utils.set_random_seed(0)
+    x = _images(256, seed=1).astype("float32") / 255.0 * 0.3
+    y = np.arange(256) % 4
+    for i, c in enumerate(y):
+        r, q = divmod(int(c), 2)
+        x[i, 16 * r:16 * r + 16, 16 * q:16 * q + 16] += 0.6
+    model = light_vgg(4, input_size=32)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    images = np.clip(x[:48] * 255, 0, 255).astype(np.uint8)
+    return model, images, y[:48]
+
+
+def test_every_format_loads_and_agrees_with_keras(trained_small_vgg):
+    model, images, labels = trained_small_vgg
+    rows, files = export.score_exports("small", model, images, labels, images[:32])
+    by_format = {r.format: r for r in rows}
+    assert set(by_format) == set(export.FORMATS) and set(files) == set(export.FORMATS)
+    assert by_format["float32"].argmax_agreement == 1.0
+    assert by_format["float16"].argmax_agreement >= 0.95
+    assert by_format["int8"].argmax_agreement >= 0.8
+    assert by_format["float32"].keras_accuracy > 0.5  # the model learned the task
+    # int8 stores one byte per weight (+ scales), float16 two, float32 four
+    mb = {k: r.megabytes for k, r in by_format.items()}
+    params_mb = model.count_params() / 1e6
+    assert mb["int8"] < 0.3 * mb["float32"] and mb["float16"] == pytest.approx(mb["float32"] / 2, rel=0.05)
+    assert mb["float32"] == pytest.approx(4 * params_mb, rel=0.05)
+    runner = export.interpreter(files["int8"])
+    assert runner.get_input_details()[0]["dtype"] == np.uint8  # full-integer: the image goes in as bytes
+    assert all(r.ms_per_image > 0 for r in rows)
+
+
+def test_folding_batch_norm_is_exact_and_removes_the_layers(tf_keras):
+    from fercourse.models import light_vgg
+
+    _, keras = tf_keras
+    model = light_vgg(8, batch_norm=True, dropout=0.5, input_size=32)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # statistics far from their initial values, as after training
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma * rng.uniform(0.5, 2, gamma.shape), beta + rng.normal(0, 0.2, beta.shape),
+                               mean + rng.normal(0, 0.5, mean.shape), var * rng.uniform(0.5, 3, var.shape)])
+    folded = export.fold_batch_norm(model)
+    x = _images(8).astype("float32") / 255.0
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-6)
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bn and not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    assert len(folded.layers) == len(model.layers) - len(bn)
+    with pytest.raises(ValueError, match="cannot fold"):
+        export.fold_batch_norm(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                                                 keras.layers.BatchNormalization()]))
+
+
+def test_a_mixed_precision_model_is_exported_in_float32(tf_keras):
+    from fercourse.models import light_vgg
+    from fercourse.train import policy_scope
+
+    with policy_scope("mixed_bfloat16"):
+        model = light_vgg(4, input_size=32)
+    copy = export.float32_copy(model)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    x = _images(4).astype("float32") / 255.0
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=0.02)  # bf16 rounding
+
+
+def test_the_export_sentences_follow_the_numbers():
+    row = lambda model, fmt, mb, acc, keras_acc=0.9, ms=5.0: export.ExportRow(  # noqa: E731
+        model, fmt, mb, ms, acc, keras_acc, 0.99)
+    rows = [row("a", "float32", 15.0, 0.9), row("a", "int8", 3.8, 0.9, ms=1.4),
+            row("b (batch norm)", "float32", 15.0, 0.8), row("b (batch norm)", "int8", 4.5, 0.7, 0.8)]
+    text = export.export_sentences(rows, row("b (batch norm), not folded", "float32", 15.0, 0.8, ms=6.0),
+                                   folded_tensors=40, unfolded_tensors=52)
+    assert "a: int8 is 3.8 MB (3.9x smaller" in text and "keeps the Keras model's accuracy - it meets" in text
+    assert "loses 10.0 points of accuracy - it misses" in text
+    assert "folding removed 12 of 52 tensors" in text and "6.0 ms per image unfolded, 5.0 ms folded" in text
+    same = export.export_sentences(rows, row("b (batch norm), x", "float32", 15.0, 0.8), 40, 40)
+    assert "already folded them: both files hold the same 40 tensors" in same

@@ -32,6 +32,10 @@ def _cmd_report(args) -> int:
     if result.missing_tools:
         print(f"\nPDF export skipped: {', '.join(result.missing_tools)} not found on PATH.\n"
               f"Install them, then run this command again:\n  {report.PDF_INSTALL_HINT}")
+    if result.seconds:  # where the time went: each chapter's execution and export
+        print("\nseconds per phase:")
+        for phase, seconds in result.seconds.items():
+            print(f"  {phase:45s} {seconds:7.1f}")
     print(f"\ndone in {time.perf_counter() - start:.0f} s")
     return 0
 

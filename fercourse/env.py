@@ -87,6 +87,16 @@ def _deterministic_ops(tf) -> None:
     if _determinism_set or os.environ.get("FERCOURSE_DETERMINISTIC", "1") == "0":
         return
     tf.config.experimental.enable_op_determinism()
+    # Under op determinism an unseeded random op raises (e.g. fit's shuffling of NumPy inputs):
+    # give TensorFlow a global seed unless the user has set one.
+    try:
+        from tensorflow.python.eager import context
+
+        unseeded = context.global_seed() is None
+    except (ImportError, AttributeError):
+        unseeded = True
+    if unseeded:
+        tf.random.set_seed(DEFAULT_SEED)
     _determinism_set = True
 
 

@@ -517,3 +517,22 @@ def test_a_set_larger_than_the_threshold_streams_with_bounded_memory(tmp_path):
     data_mb = rows * size * size * 3 / 2**20
     assert seen == total
     assert grown < 0.25 * data_mb, f"peak memory grew {grown} MB for a {data_mb:.0f} MB set"
+
+
+def test_op_determinism_does_not_break_an_unseeded_user_script(tmp_path):
+    """Under op determinism TensorFlow refuses unseeded random ops (fit shuffles NumPy inputs):
+    importing through fercourse must leave a plain script working."""
+    code = textwrap.dedent("""
+        import numpy as np
+        from fercourse.env import import_tensorflow
+        tf, keras = import_tensorflow()
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        model.fit(np.zeros((8, 4)), np.zeros((8, 2)), verbose=0)
+        print("ok")
+    """)
+    env = {**os.environ, "FERCOURSE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "ok"

@@ -1,0 +1,209 @@
+"""Training throughput of the light VGG: fercourse's pipeline and policy vs plain Keras, the
+step's share of the CPU's peak, and where the step's time goes.
+
+    .venv/bin/python benchmarks/bench_training.py [--images 320] [--repeats 3]
+
+Baseline: what a first attempt writes - ``keras.utils.image_dataset_from_directory`` over
+the built-in set's JPEGs (decoded every epoch, no cache), rescaling, random flip and
+rotation, ``model.fit``, float32, batch 32. Ours: ``load_dataset`` (decoded once, cached),
+``as_tf_dataset`` with the chapter's augmentation, the policy the CPU calls for, the
+recipe's batch size. Both time one epoch over the same ``--images`` training images.
+
+Compute efficiency: FLOPs per training step (forward x 3: the backward pass costs about
+twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype.
+Profile: each layer's forward + backward time, alone, against its share of the FLOPs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Result, side_by_side  # noqa: E402
+
+
+def layer_flops(model) -> dict[str, float]:
+    """Forward FLOPs per image (2 per multiply-add) of each Conv2D / Dense layer."""
+    from fercourse.env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    out = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            k = layer.kernel.shape
+            out[layer.name] = 2.0 * h * w * k[0] * k[1] * k[2] * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            out[layer.name] = 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return out
+
+
+def matmul_flops_per_s(dtype: str, n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of an n x n matmul in ``dtype`` (the CPU's practical peak for dense math)."""
+    from fercourse.env import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    f = tf.function(lambda x: tf.matmul(x, x))
+    f(a).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2.0 * n ** 3 / float(np.median(times))
+
+
+def _subset_tree(source: Path, files: list[str], target: Path) -> Path:
+    """Symlinks to ``files`` under ``target`` (same class folders), for the directory baseline."""
+    for rel in files:
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            os.symlink(source / rel, dest)
+    return target
+
+
+def throughput(images: int = 320, repeats: int = 3) -> tuple[list[Result], dict]:
+    """(epoch times of baseline vs ours, facts for the efficiency row)."""
+    from fercourse.augment import augmentation_layers
+    from fercourse.data import load_dataset
+    from fercourse.data.pipeline import as_tf_dataset
+    from fercourse.env import import_tensorflow
+    from fercourse.models import light_vgg
+    from fercourse.train import choose_policy, policy_scope, recipes
+
+    tf, keras = import_tensorflow()
+    data = load_dataset(log=lambda *a: None)
+    train = data["train"]
+    pick = np.random.default_rng(0).permutation(len(train))[:images]
+    files = [train.files[i] for i in sorted(pick)]
+    tree = _subset_tree(data.root.path, files, Path(tempfile.mkdtemp(prefix="bench-tree-")) / "Train")
+
+    keras.utils.set_random_seed(0)
+    plain_ds = keras.utils.image_dataset_from_directory(tree, image_size=(128, 128), batch_size=32, seed=0,
+                                                        verbose=False)
+    plain_aug = keras.Sequential([keras.layers.Rescaling(1 / 255), keras.layers.RandomFlip("horizontal"),
+                                  keras.layers.RandomRotation(0.05)])
+    plain_ds = plain_ds.map(lambda x, y: (plain_aug(x, training=True), y))
+    with policy_scope("float32"):
+        plain_model = light_vgg(len(data.classes))
+    plain_model.compile(keras.optimizers.Adam(3e-4), "sparse_categorical_crossentropy")
+
+    from fercourse.data import ImageSplit
+
+    subset = ImageSplit("train", train.source, files, train.labels[np.sort(pick)], np.asarray(train.images)[np.sort(pick)])
+    config = recipes.LIGHT_VGG_QUICK
+    policy = choose_policy()[0]
+    ours_ds = as_tf_dataset(subset, batch_size=config.batch_size, shuffle=True, seed=0,
+                            augment=augmentation_layers(config.seed))
+    with policy_scope(policy):
+        ours_model = light_vgg(len(data.classes))
+    ours_model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
+
+    base, ours = side_by_side(lambda: plain_model.fit(plain_ds, epochs=1, verbose=0),
+                              lambda: ours_model.fit(ours_ds, epochs=1, verbose=0), repeats)
+    results = [Result("training throughput (light VGG)", "image_dataset_from_directory + fit, float32, batch 32",
+                      f"load_dataset + as_tf_dataset, {policy}, batch {config.batch_size}", base, ours,
+                      work=f"one epoch of {images} images", note=f"{images / np.median(ours):.1f} vs "
+                      f"{images / np.median(base):.1f} images/s")]
+    if policy != "float32":  # what the pipeline alone buys, as on a CPU without native bfloat16
+        with policy_scope("float32"):
+            f32_model = light_vgg(len(data.classes))
+        f32_model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
+        base32, ours32 = side_by_side(lambda: plain_model.fit(plain_ds, epochs=1, verbose=0),
+                                      lambda: f32_model.fit(ours_ds, epochs=1, verbose=0), repeats)
+        results.append(Result("training throughput, both float32", results[0].baseline,
+                              f"load_dataset + as_tf_dataset, float32, batch {config.batch_size}", base32, ours32,
+                              work=f"one epoch of {images} images",
+                              note=f"{images / np.median(ours32):.1f} vs {images / np.median(base32):.1f} images/s"))
+    return results, {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model}
+
+
+def efficiency(facts: dict) -> str:
+    """The training step's achieved FLOP/s as a share of a large matmul's, same dtype."""
+    model, policy = facts["model"], facts["policy"]
+    dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(policy, "float32")
+    step = 3.0 * sum(layer_flops(model).values())
+    achieved = step * facts["images_per_s"]
+    peak = matmul_flops_per_s(dtype)
+    return (f"compute efficiency: {step / 1e9:.2f} GFLOP per training image (forward x 3), "
+            f"{facts['images_per_s']:.1f} images/s = {achieved / 1e9:.1f} GFLOP/s; a 2048x2048 {dtype} matmul "
+            f"reaches {peak / 1e9:.1f} GFLOP/s here: {achieved / peak:.0%} of it")
+
+
+def profile(batch: int = 16, repeats: int = 5, policy: str = "float32"):
+    """Each Conv2D / Dense / pooling layer alone: forward + backward seconds per batch, and its
+    share of the step's time next to its share of the FLOPs. Returns a DataFrame."""
+    import pandas as pd
+
+    from fercourse.env import import_tensorflow
+    from fercourse.models import light_vgg
+    from fercourse.train import policy_scope
+
+    tf, keras = import_tensorflow()
+    with policy_scope(policy):
+        model = light_vgg(8)
+    flops = layer_flops(model)
+    rows = []
+    for layer in model.layers[1:]:
+        shape = (batch, *layer.input.shape[1:])
+        x = tf.random.uniform(shape, dtype=tf.float32)
+        x = tf.cast(x, layer.compute_dtype)
+
+        @tf.function
+        def step(inputs, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                out = layer(inputs, training=True)
+                loss = tf.reduce_sum(tf.cast(out, tf.float32))
+            return tape.gradient(loss, [inputs, *layer.trainable_weights])
+
+        step(x)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy() if t is not None else None, step(x))
+            times.append(time.perf_counter() - start)
+        rows.append({"layer": layer.name, "input": "x".join(map(str, shape[1:])),
+                     "ms / batch": 1000 * float(np.median(times)), "GFLOP / batch": 3 * flops.get(layer.name, 0.0) * batch / 1e9})
+    table = pd.DataFrame(rows).set_index("layer")
+    table["time share"] = table["ms / batch"] / table["ms / batch"].sum()
+    table["FLOP share"] = table["GFLOP / batch"] / table["GFLOP / batch"].sum()
+    table["GFLOP/s"] = table["GFLOP / batch"] / (table["ms / batch"] / 1000)
+    return table
+
+
+def run(quick: bool = False) -> tuple[list[Result], list[str]]:
+    results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3)
+    lines = [efficiency(facts)]
+    if not quick:
+        table = profile(policy=facts["policy"])
+        lines.append("per-layer profile (forward + backward, batch 16, each layer alone, "
+                     f"{facts['policy']}):\n" + table.round(3).to_string())
+    return results, lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=320)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("FERCOURSE_CACHE", tempfile.mkdtemp(prefix="fercourse-bench-"))
+    results, facts = throughput(args.images, args.repeats)
+    for result in results:
+        for key, value in result.row().items():
+            print(f"{key:12s} {value}")
+    print(efficiency(facts))
+    print(profile(policy=facts["policy"]).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@
     python -m fercourse train light_vgg                 # what the Q5 chapter trains, same defaults
     python -m fercourse train light_vgg --data /path/to/affectnet --epochs 60 --patience 10
     python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 60 --patience 10
+    python -m fercourse train light_vgg --task valence-arousal   # the 2-float head of Q5.3
     python -m fercourse cache                       # what the cache holds; --clear KIND to delete
 
 ``evaluate`` never trains: it scores the stored model the flags describe, or lists the
@@ -54,7 +55,10 @@ def _configs(args):
 
     if args.model == "light_vgg":
         name = f"light_vgg_{'bn' if args.batch_norm else 'plain'}"
-        return {name: dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))}
+        configs = {name: dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))}
+        if args.task == "valence-arousal":
+            configs["light_vgg_va_head"] = recipes.VA_HEAD
+        return configs
     configs = {"vgg16_head": dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))}
     epochs = recipes.FINE_TUNE_QUICK.epochs if args.fine_tune is None else args.fine_tune
     if epochs:  # augmentation needs images: on cached block-4 maps there is none
@@ -67,6 +71,8 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     from .data import load_dataset
     from .train import recipes
 
+    if args.model != "light_vgg" and args.task != "classification":
+        raise FercourseError(f"--task {args.task} is a head of the light VGG: use `light_vgg --task {args.task}`")
     data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
                         progress=True)
     print(data.describe())
@@ -77,6 +83,11 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     if args.model == "light_vgg":
         result = recipes.train_light_vgg(data, configs[0], batch_norm=args.batch_norm, strategy=args.strategy,
                                          force=force, verbose=verbose, stored_only=stored_only)
+        if args.task == "valence-arousal":
+            print(f"classifier ({result.entry.folder.name}): {result.provenance}; its convolutions carry "
+                  "the valence/arousal head")
+            va = recipes.train_valence_arousal(data, result, force=force, verbose=verbose, stored_only=stored_only)
+            return data, va.model, va.head, va
         return data, result.model, result, None
     result = recipes.train_vgg16_transfer(data, configs[0], weights=args.weights,
                                           fine_tune=configs[1] if len(configs) > 1 else None,
@@ -105,6 +116,8 @@ def _train_command(args) -> str:
             parts += [flag, str(value)]
     if args.batch_norm:
         parts.append("--batch-norm")
+    if args.model == "light_vgg" and args.task != "classification":
+        parts += ["--task", args.task]
     if args.model == "vgg16":
         if args.weights != "auto":
             parts += ["--weights", str(args.weights)]
@@ -169,13 +182,19 @@ def _cmd_evaluate(args) -> int:
     from .data.pipeline import as_tf_dataset
     from .evaluate import ClassificationReport, predict_proba
 
-    data, model, result, _ = _train_or_load(args, force=False, stored_only=True)
+    data, model, result, extra = _train_or_load(args, force=False, stored_only=True)
     meta = result.entry.meta()
     config = result.entry.ingredients.get("config", {})
     print(f"scoring the stored {result.entry.ingredients['name']}: {config.get('epochs')} epochs asked, "
           f"{meta.get('epochs_run')} run; weights: {meta.get('weights')}")
     print(f"store entry: {result.entry.folder}")
     split = data["validation"]
+    if getattr(args, "task", None) == "valence-arousal":
+        table = extra.report.against(extra.baseline)
+        print(f"valence/arousal on {split.name} ({len(extra.labels)} images with labels), against the "
+              "constant training-mean predictor:")
+        print(table.round(4).to_string())
+        return 0
     y, proba = predict_proba(model, as_tf_dataset(split, batch_size=64))
     report = ClassificationReport(data.classes, y, proba)
     print(f"{args.model} on {split.name} ({len(split)} images):")
@@ -212,6 +231,9 @@ def _add_training_arguments(parser) -> None:
                       help="light VGG: the table's plain form (the default, the chapter's main model)")
     form.add_argument("--batch-norm", action="store_true",
                       help="light VGG: the authors' variant with batch normalisation and dropout")
+    parser.add_argument("--task", choices=["classification", "valence-arousal"], default="classification",
+                        help="light VGG: the 8-class head, or the 2-float valence/arousal head on the "
+                             "classifier's convolutions")
     parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE")
     parser.add_argument("--fine-tune", type=int, default=None, metavar="EPOCHS",
                         help="vgg16: then fine-tune block 5 and the head for EPOCHS (default: as the chapter, "

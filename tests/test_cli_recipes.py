@@ -126,3 +126,45 @@ def test_the_command_line_defaults_are_the_chapters(tiny_tree, monkeypatch):
     assert calls["light"][1]["batch_norm"] is True
     with pytest.raises(SystemExit):  # one form or the other
         cli.main(["train", "light_vgg", "--plain", "--batch-norm", "--data", str(tiny_tree)])
+
+
+@pytest.fixture()
+def va_tree(tiny_tree):
+    """The tiny tree with valence/arousal tables whose values follow the class (learnable)."""
+    for split in ("Train", "Validation"):
+        rows = ["file,valence,arousal"]
+        for ci, cls in enumerate(AFFECTNET_CLASSES):
+            for path in sorted((tiny_tree / split / cls).iterdir()):
+                rows.append(f"{cls}/{path.name},{-0.8 + 0.2 * ci:.2f},{0.7 - 0.15 * ci:.2f}")
+        (tiny_tree / split / "valence_arousal.csv").write_text("\n".join(rows) + "\n")
+    return tiny_tree
+
+
+def test_cli_valence_arousal_trains_and_evaluate_prints_the_four_metrics(va_tree, capsys):
+    args = ["light_vgg", "--data", str(va_tree), "--epochs", "1", "--batch-size", "8", "--task", "valence-arousal"]
+    assert cli.main(["train", *args]) == 0
+    out = capsys.readouterr().out
+    assert "light_vgg_va_head-" in out and "its convolutions carry the valence/arousal head" in out
+    assert cli.main(["evaluate", *args]) == 0
+    out = capsys.readouterr().out
+    for word in ("RMSE", "Pearson", "SAGR", "CCC", "mean predictor", "valence", "arousal"):
+        assert word in out
+    assert cli.main(["train", "vgg16", "--data", str(va_tree), "--task", "valence-arousal"]) == 2
+    assert "head of the light VGG" in capsys.readouterr().err
+
+
+def test_valence_arousal_recipe_outputs_in_range_and_beats_the_mean(va_tree):
+    from fercourse.train import TrainConfig, recipes
+
+    data = load_dataset(va_tree, log=lambda *a: None)
+    source = recipes.train_light_vgg(data, TrainConfig(epochs=1, batch_size=8), verbose=0)
+    va = recipes.train_valence_arousal(data, source, TrainConfig(epochs=30, batch_size=8, learning_rate=1e-3,
+                                                                 patience=30, augment=False, class_weights=False),
+                                       verbose=0)
+    images = np.asarray(data["validation"].images, np.float32) / 255.0
+    out = va.model.predict(images, verbose=0)
+    assert out.shape == (8, 2) and np.all(np.abs(out) <= 1)  # tanh: AffectNet's range
+    np.testing.assert_allclose(out, va.report.y_pred, atol=1e-4)  # the assembled image model = the head's scores
+    ours, mean = va.report.table(), va.baseline.table()
+    assert (ours["RMSE"] < mean["RMSE"]).all(), (ours, mean)  # it learned more than the mean
+    assert va.head.entry.ingredients["loss"] == "mse"

@@ -411,3 +411,25 @@ def test_a_trained_light_vgg_scores_in_inference_what_training_reported(tf_keras
     inference = float(np.mean(np.asarray(run.model.predict(x, verbose=0)).argmax(1) == y))
     assert reported > 0.5, f"the task should be learnable in 4 epochs (reported {reported:.2f})"
     assert inference >= reported - 0.15, f"inference {inference:.2f} vs reported {reported:.2f}"
+
+
+# --- valence/arousal metrics --------------------------------------------------------------------
+
+def test_regression_metrics_against_hand_computed_values_and_the_mean_predictor():
+    from fercourse.evaluate.regression import RegressionReport, ccc, pearson, rmse, sagr
+
+    y = np.array([0.5, -0.5, 0.25, -0.25])
+    p = np.array([0.4, -0.2, 0.3, 0.1])
+    assert rmse(y, p) == pytest.approx(np.sqrt((0.01 + 0.09 + 0.0025 + 0.1225) / 4))
+    assert sagr(y, p) == 0.75  # the last sample has the wrong sign
+    # Lin's CCC by hand: means 0 and 0.15, variances 0.15625 and 0.0525, covariance 0.08125
+    assert ccc(y, p) == pytest.approx(2 * 0.08125 / (0.15625 + 0.0525 + 0.15 ** 2))
+    assert pearson(y, p) == pytest.approx(0.08125 / np.sqrt(0.15625 * 0.0525))
+    assert ccc(y, y) == pytest.approx(1.0) and ccc(y, 2 * y) < pearson(y, 2 * y) == pytest.approx(1.0)
+    y2 = np.stack([y, -y], axis=1)
+    mean = RegressionReport.mean_predictor(np.array([[0.1, 0.2], [0.3, 0.0]]), y2).table()
+    assert (mean["CCC"] == 0).all() and (mean["Pearson"] == 0).all()
+    assert mean.loc["valence", "RMSE"] == pytest.approx(rmse(y, np.full(4, 0.2)))
+    both = RegressionReport(y2, np.stack([p, -p], axis=1)).against(RegressionReport.mean_predictor(y2, y2))
+    assert list(both.index.get_level_values(0)) == ["valence", "valence", "arousal", "arousal"]
+    assert both.loc[("valence", "model"), "CCC"] == pytest.approx(ccc(y, p))

@@ -27,8 +27,8 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
     """Build the light VGG. Input (B, S, S, 3) in [0, 1]; output (B, num_outputs).
 
     ``task="classification"``: softmax over ``num_outputs`` classes (float32 output layer,
-    also under a mixed-precision policy). ``task="regression"``: linear outputs
-    (valence, arousal). The last conv block is named ``block5_conv2`` (for CAM).
+    also under a mixed-precision policy). ``task="regression"``: two outputs through tanh,
+    in [-1, 1] like AffectNet's valence and arousal. The last conv block is named ``block5_conv2`` (for CAM).
     ``anti_alias=True`` (Q1): every 2x2 max-pool becomes a max over 2x2 windows at stride 1
     followed by a binomial blur and subsampling (Zhang 2019's MaxBlurPool, layer
     ``block{b}_blur``); same weights and shapes as the plain form.
@@ -64,7 +64,7 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
         if batch_norm:
             x = layers.BatchNormalization(momentum=bn_momentum, name=f"fc{d}_bn")(x)
             x = layers.Activation("relu", name=f"fc{d}_relu")(x)
-    activation = "softmax" if task == "classification" else None
+    activation = "softmax" if task == "classification" else "tanh"
     outputs = layers.Dense(num_outputs, activation=activation, dtype="float32", name="predictions")(x)
     variant = ("bn" if batch_norm else "plain") + ("_blurpool" if anti_alias else "")
     return keras.Model(inputs, outputs, name=name or f"light_vgg_{variant}")

@@ -73,11 +73,34 @@ def write_notebook(nb, path: Path) -> Path:
     return atomic.write_text(path, nbformat.writes(nb))
 
 
+TEST_MARKERS = ("# NBVAL_", "# Why:")
+
+
+def reader_copy(nb):
+    """A copy of ``nb`` for readers: the nbval markers (``# NBVAL_...`` and the ``# Why: ...``
+    reason under them) are test plumbing, so they are cut from the code cells (with the blank
+    line after them). The notebook on disk keeps them: nbval reads them there."""
+    import copy
+
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.splitlines()
+        kept = [line for line in lines if not line.lstrip().startswith(TEST_MARKERS)]
+        if len(kept) != len(lines):
+            while kept and not kept[0].strip():
+                kept.pop(0)
+            cell.source = "\n".join(kept)
+    return out
+
+
 def export_html(nb, path: Path) -> Path:
-    """Write ``nb`` as a standalone HTML page (math via MathJax, figures inline)."""
+    """Write ``nb`` as a standalone HTML page (math via MathJax, figures inline), without the
+    test markers (:func:`reader_copy`)."""
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(reader_copy(nb))
     return atomic.write_text(path, body)
 
 
@@ -92,7 +115,7 @@ def _title_of(nb, fallback: str) -> str:
 
 
 def export_pdf(nb, path: Path, *, book: bool = False) -> Path:
-    """Write ``nb`` as a PDF through LaTeX (xelatex).
+    """Write ``nb`` as a PDF through LaTeX (xelatex), without the test markers.
 
     ``book=True`` uses the report layout: title page, table of contents, and every
     top-level heading as a chapter.
@@ -104,7 +127,7 @@ def export_pdf(nb, path: Path, *, book: bool = False) -> Path:
                                extra_template_paths=[str(TEMPLATES_DIR)])
     else:
         exporter = PDFExporter(template_name="latex")
-    data, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+    data, _ = exporter.from_notebook_node(reader_copy(nb), resources={"metadata": {"name": path.stem}})
     return atomic.write_bytes(path, data)
 
 

@@ -148,3 +148,15 @@ def test_no_source_file_is_hidden_by_gitignore():
                          capture_output=True, text=True, check=True).stdout.split()
     hidden = [p for p in out if not (p.endswith((".pyc",)) or "__pycache__" in p or ".ipynb_checkpoints" in p)]
     assert hidden == [], f"ignored by .gitignore but part of the project: {hidden}"
+
+
+def test_exports_hide_the_nbval_markers_that_the_notebook_keeps(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\n# Why: a timing.\n\nprint('kept line')")]
+    shown = report.reader_copy(nb)
+    assert shown.cells[0].source == "print('kept line')"
+    assert nb.cells[0].source.startswith("# NBVAL_IGNORE_OUTPUT")  # the original is untouched
+    html = report.export_html(nb, tmp_path / "page.html").read_text()
+    assert "kept line" in html and "NBVAL_IGNORE_OUTPUT" not in html and "# Why:" not in html
+    q5 = nbformat.read(paths.NOTEBOOKS_DIR / "q5_facial_expressions.ipynb", as_version=4)
+    assert "NBVAL_IGNORE_OUTPUT" not in json.dumps([c.source for c in report.reader_copy(q5).cells])

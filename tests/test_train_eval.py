@@ -422,9 +422,9 @@ def test_regression_metrics_against_hand_computed_values_and_the_mean_predictor(
     p = np.array([0.4, -0.2, 0.3, 0.1])
     assert rmse(y, p) == pytest.approx(np.sqrt((0.01 + 0.09 + 0.0025 + 0.1225) / 4))
     assert sagr(y, p) == 0.75  # the last sample has the wrong sign
-    # Lin's CCC by hand: means 0 and 0.15, variances 0.15625 and 0.0525, covariance 0.08125
-    assert ccc(y, p) == pytest.approx(2 * 0.08125 / (0.15625 + 0.0525 + 0.15 ** 2))
-    assert pearson(y, p) == pytest.approx(0.08125 / np.sqrt(0.15625 * 0.0525))
+    # Lin's CCC by hand: means 0 and 0.15, variances 0.15625 and 0.0525, covariance 0.35 / 4 = 0.0875
+    assert ccc(y, p) == pytest.approx(2 * 0.0875 / (0.15625 + 0.0525 + 0.15 ** 2))
+    assert pearson(y, p) == pytest.approx(0.0875 / np.sqrt(0.15625 * 0.0525))
     assert ccc(y, y) == pytest.approx(1.0) and ccc(y, 2 * y) < pearson(y, 2 * y) == pytest.approx(1.0)
     y2 = np.stack([y, -y], axis=1)
     mean = RegressionReport.mean_predictor(np.array([[0.1, 0.2], [0.3, 0.0]]), y2).table()

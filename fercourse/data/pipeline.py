@@ -31,10 +31,7 @@ def as_tf_dataset(split: ImageSplit, *, batch_size: int = 32, shuffle: bool = Fa
     if target == "class":
         targets = np.asarray(split.labels, dtype=np.int32)
     elif target == "valence_arousal":
-        if split.valence_arousal is None:
-            raise ValueError(f"the {split.name} split has no valence/arousal table")
-        positions = np.flatnonzero(~np.isnan(split.valence_arousal).any(axis=1))
-        targets = split.valence_arousal[positions].astype(np.float32)
+        positions, targets = split.labelled_valence_arousal()
     else:
         raise ValueError(f"target must be 'class' or 'valence_arousal', got {target!r}")
     if should_stream(split.images):

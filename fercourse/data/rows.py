@@ -62,9 +62,6 @@ class ImageRows:
         out = np.asarray(self.base[self.indices])
         return out.astype(dtype) if dtype is not None else out
 
-    def subset(self, positions) -> "ImageRows":
-        return ImageRows(self.base, self.indices[np.asarray(positions)])
-
 
 def _file_backed(images):
     """(memmap, row numbers) when ``images`` lives in a file, else None."""

@@ -396,16 +396,6 @@ class ValenceArousalResult:
     labels: np.ndarray  # (N,) classes of the scored validation images
 
 
-def _known_va(split):
-    if split.valence_arousal is None:
-        from ..errors import DataError
-
-        raise DataError(f"the {split.source} split has no valence/arousal table (valence_arousal.csv with "
-                        "file,valence,arousal columns beside the class folders)")
-    known = ~np.isnan(split.valence_arousal).any(axis=1)
-    return known, split.valence_arousal[known].astype(np.float32)
-
-
 @scoped_policy(fixed="float32")  # a small dense head on cached features
 def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HEAD, *, force: bool = False,
                           store=None, verbose="auto", stored_only: bool = False) -> ValenceArousalResult:
@@ -420,7 +410,7 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
     convs = keras.Model(source.model.input, source.model.get_layer("flatten").output)
 
     def features(split, name):
-        known, targets = _known_va(split)
+        known, targets = split.labelled_valence_arousal()
         x = backbone_features(convs, np.asarray(split.images)[known], key={
             "kind": "va-features", "data": data.fingerprint, "split": name,
             "monitor": [config.monitor_fraction, config.seed], "classifier": source.entry.folder.name})

@@ -84,10 +84,6 @@ class StoreEntry:
         return self.folder / "model.weights.h5"
 
     @property
-    def best_path(self) -> Path:
-        return self.folder / "best.weights.h5"
-
-    @property
     def history_path(self) -> Path:
         return self.folder / "history.json"
 

@@ -9,6 +9,10 @@ rotation, ``model.fit``, float32, batch 32. Ours: ``load_dataset`` (decoded once
 ``as_tf_dataset`` with the chapter's augmentation, the policy the CPU calls for, the
 recipe's batch size. Both time one epoch over the same ``--images`` training images.
 
+Augmentation alone: Keras' RandomFlip, RandomRotation, RandomZoom and RandomTranslation in a
+row (four resamplings) + contrast + brightness, vs ``augmentation_layers`` (the same ranges,
+one fused warp), each mapped over batches of 16 in ``tf.data``.
+
 Compute efficiency: FLOPs per training step (forward x 3: the backward pass costs about
 twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype.
 Profile: each layer's forward + backward time, alone, against its share of the FLOPs.
@@ -127,6 +131,36 @@ def throughput(images: int = 320, repeats: int = 3) -> tuple[list[Result], dict]
     return results, {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model}
 
 
+def augmentation(images: int = 640, repeats: int = 3) -> Result:
+    """Images/s of the chapter's augmentation vs the same ranges as Keras' separate layers."""
+    from fercourse.augment import DEFAULTS, augmentation_layers
+    from fercourse.env import import_tensorflow
+
+    tf, keras = import_tensorflow()
+    layers, cfg = keras.layers, DEFAULTS
+    chain = keras.Sequential([
+        layers.RandomFlip("horizontal", seed=0),
+        layers.RandomRotation(cfg["rotation"], fill_mode="reflect", seed=1),
+        layers.RandomZoom(cfg["zoom"], fill_mode="reflect", seed=2),
+        layers.RandomTranslation(cfg["translation"], cfg["translation"], fill_mode="reflect", seed=3),
+        layers.RandomContrast(cfg["contrast"], value_range=(0.0, 1.0), seed=4),
+        layers.RandomBrightness(cfg["brightness"], value_range=(0.0, 1.0), seed=5)])
+    fused = augmentation_layers(0)
+    x = np.random.default_rng(0).uniform(0, 1, (images, 128, 128, 3)).astype("float32")
+
+    def epoch(augment):
+        ds = (tf.data.Dataset.from_tensor_slices(x).batch(16)
+              .map(lambda b: augment(b, training=True), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
+        return lambda: [None for _ in ds]
+
+    base_epoch, ours_epoch = epoch(chain), epoch(fused)
+    base, ours = side_by_side(base_epoch, ours_epoch, repeats)
+    return Result("augmentation alone", "Keras flip, rotation, zoom, shift layers + contrast, brightness",
+                  "one fused warp (RandomFaceWarp) + contrast, brightness", base, ours,
+                  work=f"{images} images of 128x128, batches of 16",
+                  note=f"{images / np.median(ours):.0f} vs {images / np.median(base):.0f} images/s")
+
+
 def efficiency(facts: dict) -> str:
     """The training step's achieved FLOP/s as a share of a large matmul's, same dtype."""
     model, policy = facts["model"], facts["policy"]
@@ -183,6 +217,7 @@ def profile(batch: int = 16, repeats: int = 5, policy: str = "float32"):
 
 def run(quick: bool = False) -> tuple[list[Result], list[str]]:
     results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3)
+    results.append(augmentation(images=32 if quick else 640, repeats=1 if quick else 3))
     lines = [efficiency(facts)]
     if not quick:
         table = profile(policy=facts["policy"])
@@ -198,7 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("FERCOURSE_CACHE", tempfile.mkdtemp(prefix="fercourse-bench-"))
     results, facts = throughput(args.images, args.repeats)
-    for result in results:
+    for result in [*results, augmentation(repeats=args.repeats)]:
         for key, value in result.row().items():
             print(f"{key:12s} {value}")
     print(efficiency(facts))

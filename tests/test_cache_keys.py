@@ -4,6 +4,8 @@ Each test fails on the code before the fix: the dataset fingerprint ignored the 
 fraction and seed, the model store ignored the architecture, and the feature cache keyed
 backbones by a label instead of their weights.
 """
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -141,3 +143,16 @@ def test_what_else_decides_a_run_is_part_of_its_key(tf_keras, tmp_path):
                   key={"augmentation": {"zoom": zoom}}) for zoom in (0.1, 0.2, 0.1)]
     assert runs[0].entry.folder != runs[1].entry.folder
     assert runs[2].from_store and runs[2].entry.folder == runs[0].entry.folder
+
+
+def test_the_augmentation_implementation_is_part_of_the_recipes_keys(monkeypatch):
+    """Same ranges, a different way of drawing the images: models trained with the old
+    augmentation must not be reused (the fused warp reused them before this key existed)."""
+    from fercourse import augment
+    from fercourse.train import recipes
+
+    before = recipes._augmentation_key(recipes.LIGHT_VGG_QUICK)
+    assert before["augmentation"]["implementation"] == augment.IMPLEMENTATION
+    monkeypatch.setattr(augment, "IMPLEMENTATION", augment.IMPLEMENTATION + 1)
+    assert recipes._augmentation_key(recipes.LIGHT_VGG_QUICK) != before
+    assert recipes._augmentation_key(dataclasses.replace(recipes.LIGHT_VGG_QUICK, augment=False)) is None

@@ -2,8 +2,11 @@ import hashlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fercourse.augment import DEFAULTS, augmentation_layers, count_table, expand_offline
+from fercourse.augment import (DEFAULTS, augmentation_layers, count_table, expand_offline,
+                               warp_matrices)
 from fercourse.data import load_dataset
 from fercourse.data.classes import AFFECTNET_CLASSES
 from fercourse.synthetic import compose_sample, ensure_dataset, load_masks, write_dataset
@@ -119,11 +122,82 @@ def test_augmentation_keeps_shape_and_range(tf_keras):
 
 def test_augmentation_flips_only_horizontally(tf_keras):
     layers = augmentation_layers().layers
-    flips = [layer for layer in layers if type(layer).__name__ == "RandomFlip"]
-    assert len(flips) == 1 and flips[0].mode == "horizontal"
+    assert [type(layer).__name__ for layer in layers] == [
+        "RandomFaceWarp", "RandomContrast", "RandomBrightness"]
+    # a pure flip of the fused warp is a left-right mirror, never an up-down one
+    image = np.random.default_rng(0).uniform(0, 1, (1, 9, 7, 3)).astype("float32")
+    flipped = _warp(tf_keras, image, flip=1)
+    np.testing.assert_allclose(flipped, image[:, :, ::-1], atol=1e-6)
     with pytest.raises(ValueError, match="unknown augmentation setting"):
         augmentation_layers(vertical_flip=True)
     assert set(DEFAULTS) == {"rotation", "zoom", "translation", "contrast", "brightness"}
+
+
+def _warp(tf_keras, images, flip=0, angle=0.0, zoom=1.0, dx=0.0, dy=0.0):
+    """Apply one fused warp with given parameters (the same for every image)."""
+    _, keras = tf_keras
+    n, h, w = images.shape[:3]
+    args = [np.full(n, v, "float32") for v in (flip, angle, zoom, dx, dy)]
+    m = warp_matrices(*args, h, w)
+    return np.asarray(keras.ops.image.affine_transform(images, m, interpolation="bilinear",
+                                                       fill_mode="reflect"))
+
+
+def _keras_chain_matrix(flip, angle, zoom, dx, dy, h, w):
+    """The 3x3 output-to-input maps of Keras' separate layers, multiplied in layer order."""
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    f = np.array([[-1, 0, w - 1], [0, 1, 0], [0, 0, 1]], float) if flip else np.eye(3)
+    c, s = np.cos(angle), np.sin(angle)
+    r = np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy], [0, 0, 1]])
+    z = np.array([[zoom, 0, cx * (1 - zoom)], [0, zoom, cy * (1 - zoom)], [0, 0, 1]])
+    t = np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]])
+    return f @ r @ z @ t
+
+
+@settings(max_examples=40, deadline=None)
+@given(flip=st.integers(0, 1), angle=st.floats(-0.7, 0.7), zoom=st.floats(0.8, 1.2),
+       dx=st.floats(-10, 10), dy=st.floats(-10, 10), h=st.integers(4, 200), w=st.integers(4, 200))
+def test_fused_warp_equals_the_chain_of_keras_layers(tf_keras, flip, angle, zoom, dx, dy, h, w):
+    """One matrix = flip, rotation, zoom, shift applied one after the other (as pixel maps)."""
+    m = np.asarray(warp_matrices(*[np.array([v], "float32") for v in (flip, angle, zoom, dx, dy)],
+                                 h, w))[0]
+    fused = np.array([m[:3], m[3:6], [0, 0, 1]], float)
+    np.testing.assert_allclose(fused, _keras_chain_matrix(flip, angle, zoom, dx, dy, h, w),
+                               atol=2e-4 * max(h, w))
+
+
+def test_fused_warp_moves_pixels_as_claimed(tf_keras):
+    """Integer shifts move content exactly; a quarter turn of a square is np.rot90; zoom > 1
+    shows more of the frame (the centre shrinks)."""
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0, 1, (1, 16, 16, 3)).astype("float32")
+    shifted = _warp(tf_keras, image, dx=3, dy=-2)
+    np.testing.assert_allclose(shifted[0, 2:14, 3:16], image[0, 4:16, 0:13], atol=1e-5)
+    turned = _warp(tf_keras, image, angle=np.pi / 2)
+    assert min(np.abs(turned[0] - np.rot90(image[0], k)).max() for k in (1, 3)) < 1e-5
+    disc = np.zeros((1, 33, 33, 1), "float32")
+    yy, xx = np.mgrid[:33, :33]
+    disc[0, ..., 0] = (yy - 16) ** 2 + (xx - 16) ** 2 <= 8 ** 2
+    assert _warp(tf_keras, disc, zoom=1.2).sum() < disc.sum() < _warp(tf_keras, disc, zoom=0.8).sum()
+
+
+def test_fused_warp_draws_within_the_ranges(tf_keras):
+    """Flip about half the time; the centre pixel's displacement bounded by the ranges."""
+    layer = augmentation_layers(seed=3).layers[0]
+    n, size = 400, 64
+    ramp = np.broadcast_to(np.linspace(0, 1, size, dtype="float32")[None, None, :, None],
+                           (n, size, size, 1)).copy()
+    out = np.asarray(layer(ramp, training=True))
+    centre = out[:, size // 2, size // 2 - 8 : size // 2 + 8, 0]
+    slope = np.sign(centre[:, -1] - centre[:, 0])
+    assert 0.4 < np.mean(slope < 0) < 0.6  # flipped about half the time
+    # Max. displacement: shift 5 % of 64 = 3.2 px plus rotation/zoom of a pixel 0.5 px off
+    # centre; the ramp rises 1/63 per pixel.
+    middle = out[:, size // 2, size // 2, 0]
+    assert np.all(np.abs(middle - ramp[0, 0, size // 2, 0]) <= (3.2 * 1.42 + 1.0) / 63)
+    assert np.std(middle) > 0.5 / 63  # and it does move
+    same = layer(ramp[:4], training=False)
+    np.testing.assert_array_equal(np.asarray(same), ramp[:4])
 
 
 def test_offline_expansion_counts(tf_keras):

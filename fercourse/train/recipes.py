@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from ..augment import augmentation_layers, augmentation_settings
+from ..augment import augmentation_key, augmentation_layers
 from ..data import hold_out
 from ..data.pipeline import as_tf_dataset
 from ..env import import_tensorflow
@@ -63,7 +63,7 @@ def _image_training(data, config: TrainConfig):
 
 def _augmentation_key(config: TrainConfig) -> dict | None:
     """The augmentation ranges, for the store key of a run that augments."""
-    return {"augmentation": augmentation_settings()} if config.augment else None
+    return {"augmentation": augmentation_key()} if config.augment else None
 
 
 @scoped_policy
@@ -148,7 +148,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
 
     def maps(split, images, copy=0):  # blocks 1-4, then block 5 (both cached); copy 0 = as is
         augment = augmentation_layers(c.seed + 1000 * copy) if copy else None
-        k = {**key, "split": split, "copy": copy, "augmentation": augmentation_settings() if copy else None}
+        k = {**key, "split": split, "copy": copy, "augmentation": augmentation_key() if copy else None}
         m4 = backbone_features(blocks1to4, images, key={**k, "part": "blocks1-4"}, augment=augment)
         return m4, cached_outputs(block5, m4, key={**k, "part": "block5"})
 
@@ -174,7 +174,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                         batches(all_features, all_labels, c), batches(monitor_features, monitor.labels), c,
                         data_fingerprint=data.fingerprint, weights_source=source, class_weight=weights_of,
                         weights_description=f"{info}; head on {1 + len(views)} views of each image",
-                        key={"augmentation": augmentation_settings()} if views else None,
+                        key={"augmentation": augmentation_key()} if views else None,
                         store=store, force=force, verbose=verbose, stored_only=stored_only)
     head.set_weights(head_result.model.get_weights())
     head_proba = head_result.model.predict(batches(val_features, val_labels), verbose=0).astype("float64")
@@ -205,7 +205,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
             image_train = as_tf_dataset(fit_part, batch_size=fine_tune.batch_size, shuffle=True,
                                         seed=fine_tune.seed, augment=augment)
             tuned = train("vgg16_finetune", build, image_train, as_tf_dataset(monitor, batch_size=64), fine_tune,
-                          key={"augmentation": augmentation_settings()} if fine_tune.augment else None, **origin)
+                          key={"augmentation": augmentation_key()} if fine_tune.augment else None, **origin)
             model = tuned.model
             proba = model.predict(as_tf_dataset(data["validation"], batch_size=64), verbose=0).astype("float64")
             fit_proba = model.predict(as_tf_dataset(fit_part, batch_size=64), verbose=0).astype("float64")

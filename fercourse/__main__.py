@@ -34,9 +34,12 @@ def _cmd_report(args) -> int:
         print(f"\nPDF export skipped: {', '.join(result.missing_tools)} not found on PATH.\n"
               f"Install them, then run this command again:\n  {report.PDF_INSTALL_HINT}")
     if result.seconds:  # where the time went: each chapter's execution and export
-        print("\nseconds per phase:")
-        for phase, seconds in result.seconds.items():
-            print(f"  {phase:45s} {seconds:7.1f}")
+        print("\nseconds per step:")
+        for step, seconds in result.seconds.items():
+            print(f"  {step:45s} {seconds:7.1f}")
+    if result.phases is not None:  # and inside the chapters: generation, decoding, features, training
+        print("\nseconds per chapter and phase (other: narration, plots, analysis, stored models):")
+        print(result.phases.round(2).to_string())
     print(f"\ndone in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -11,15 +11,17 @@ writes HTML, and says exactly what to install.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import atomic, paths
+from . import atomic, paths, timings
 
 TEMPLATES_DIR = paths.PACKAGE_DIR / "templates"
 PDF_TOOLS = ("xelatex", "pandoc")
@@ -186,6 +188,22 @@ class ReportResult:
     report_pdf: Path | None = None
     missing_tools: list[str] = dataclasses.field(default_factory=list)
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    phases: object = None  # timings.phase_table of the executed chapters (pandas), when run
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables for the block (kernels started inside inherit them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def build_report(
@@ -203,6 +221,7 @@ def build_report(
 
         build/executed/<chapter>.ipynb   build/html/<chapter>.html
         build/pdf/<chapter>.pdf          build/report.pdf
+        build/timings.csv                seconds per chapter and phase (when run)
     """
     import nbformat
 
@@ -212,17 +231,28 @@ def build_report(
         raise ValueError(f"no chapter matches {select}; chapters are {[p.stem for p in chapters()]}")
     result = ReportResult(missing_tools=missing_pdf_tools() if pdf else [])
     executed_nbs = []
+    # The chapters' kernels record their expensive phases (generate, decode, features, train)
+    # here, so the report can say where each chapter's time went.
+    phase_log = build / "timings.jsonl"
+    phase_log.parent.mkdir(parents=True, exist_ok=True)
+    phase_log.unlink(missing_ok=True)
+    chapter_seconds = {}
     for notebook in selected:
         start = time.perf_counter()
         if run:
             log(f"executing {notebook.name} ...")
-            nb = execute(notebook)
+            with _environment(**{timings.ENV: str(phase_log), timings.CHAPTER_ENV: notebook.stem}):
+                nb = execute(notebook)
+            chapter_seconds[notebook.stem] = time.perf_counter() - start
         else:
             nb = nbformat.read(notebook, as_version=4)
         result.seconds[f"execute {notebook.stem}"] = time.perf_counter() - start
         executed_nbs.append(nb)
         result.executed.append(write_notebook(nb, build / "executed" / notebook.name))
         result.html.append(export_html(nb, build / "html" / f"{notebook.stem}.html"))
+    if chapter_seconds:
+        result.phases = timings.phase_table(timings.read(phase_log), chapter_seconds)
+        atomic.write_text(build / "timings.csv", result.phases.to_csv())
     if pdf and not result.missing_tools:
         for notebook, nb in zip(selected, executed_nbs):
             start = time.perf_counter()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic, paths
+from .. import atomic, paths, timings
 from .decode import DEFAULT_MAX_PIXELS, SkipImage, decode_file
 from .errors import DataError
 from .folders import Skipped, read_layout
@@ -327,7 +327,8 @@ def load_dataset(
     if not _cache_is_valid(cache):
         shutil.rmtree(cache, ignore_errors=True)  # incomplete or damaged (or from an older version)
         show = sys.stderr.isatty() if progress is None else progress
-        _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show)
+        with timings.phase("decode", str(base)):
+            _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show)
     cached_classes, splits, parts = _read_cache(cache)
     for name, split in splits.items():
         if not len(split["files"]):

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import atomic, paths
+from .. import atomic, paths, timings
 from ..data.classes import AFFECTNET_CLASSES
 from .expressions import REGION_BITS, sample_expression
 from .faces import CANVAS, apply_pose, background, occluder, render_face, sample_identity, sample_pose
@@ -141,7 +141,8 @@ def ensure_dataset(seed: int = 0, train_per_class: int = 150, validation_per_cla
     info = GeneratedDataset(root, seed, train_per_class, validation_per_class, image_size)
     if (root / "manifest.json").exists():
         return info
-    with atomic.publish_dir(root) as tmp:  # if someone else finished first, theirs is kept
+    with timings.phase("generate", key), atomic.publish_dir(root) as tmp:
+        # if someone else finished first, theirs is kept
         write_dataset(tmp, seed, train_per_class, validation_per_class, image_size)
     return info
 

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from .. import atomic, paths
+from .. import atomic, paths, timings
 
 
 def feature_cache_key(**parts) -> str:
@@ -26,7 +26,8 @@ def _cached(key: dict, compute) -> np.ndarray:
     if atomic.verify(path):
         return np.load(path)
     atomic.remove_with_checksum(path)
-    out = compute()
+    with timings.phase("features", key.get("part", "")):
+        out = compute()
     with atomic.publish(path) as tmp:  # a killed run leaves no half-written file
         np.save(tmp, out)
     atomic.checksum(path)

@@ -20,6 +20,7 @@ import dataclasses
 import time
 from typing import Callable
 
+from .. import timings
 from ..env import import_tensorflow
 from ..errors import NotInStoreError
 from .checkpoints import BestCheckpoint, EpochBackup
@@ -160,10 +161,11 @@ def train(
         if entry.complete() and not force:
             entry.load_into(model)
             return TrainResult(model, entry.history(), entry, True, time.perf_counter() - start, policy)
-        return _fit(model, entry, train_data, val_data, config, start=start, policy=policy, force=force,
-                    strategy=strategy, class_weight=class_weight, loss=loss, metrics=metrics,
-                    extra_callbacks=extra_callbacks, weights_source=weights_source,
-                    weights_description=weights_description, verbose=verbose)
+        with timings.phase("train", name):
+            return _fit(model, entry, train_data, val_data, config, start=start, policy=policy, force=force,
+                        strategy=strategy, class_weight=class_weight, loss=loss, metrics=metrics,
+                        extra_callbacks=extra_callbacks, weights_source=weights_source,
+                        weights_description=weights_description, verbose=verbose)
 
 
 @contextlib.contextmanager

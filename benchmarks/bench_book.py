@@ -1,0 +1,71 @@
+"""The whole book, as a user runs it: ``python -m fercourse report --no-pdf`` cold, then warm.
+
+    .venv/bin/python benchmarks/bench_book.py            # every chapter (cold: minutes)
+    .venv/bin/python benchmarks/bench_book.py q3 q4      # only these chapters
+
+Cold: an empty cache folder (the built-in set generated, images decoded, features extracted,
+every model trained). Warm: the same command again on that cache (models and features
+loaded from the store). Each run is a separate process, exactly the user's command; the
+report's own ``build/timings.csv`` splits each chapter's seconds into the phases the library
+records (generate, decode, features, train) and the rest. The PDF export is left out: it
+depends on the LaTeX installation, not on this project's code.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Result  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_report(chapters: list[str], cache: Path, build: Path):
+    """Seconds of one ``report --no-pdf`` process and its phase table (pandas)."""
+    import pandas as pd
+
+    env = {**os.environ, "FERCOURSE_CACHE": str(cache), "FERCOURSE_BUILD": str(build)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "fercourse", "report", *chapters, "--no-pdf"], cwd=REPO, env=env,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    return seconds, pd.read_csv(build / "timings.csv", index_col=0)
+
+
+def book(chapters: list[str]) -> tuple[list[Result], list[str]]:
+    with tempfile.TemporaryDirectory(prefix="fercourse-book-") as tmp:
+        cache, build = Path(tmp) / "cache", Path(tmp) / "build"
+        cold_s, cold = run_report(chapters, cache, build)
+        warm_s, warm = run_report(chapters, cache, build)
+    which = " ".join(chapters) if chapters else "every chapter"
+    result = Result("whole book (report --no-pdf)", "cold: empty cache, everything computed and trained",
+                    "warm: the same command again (stored models and features)", [cold_s], [warm_s],
+                    work=which, note=f"cold {cold_s / 60:.1f} min, warm {warm_s / 60:.1f} min")
+    lines = [f"{name} book, seconds per chapter and phase (other: narration, plots, analysis, "
+             f"loading stored models):\n{table.round(2).to_string()}" for name, table in (("cold", cold), ("warm", warm))]
+    return [result], lines
+
+
+def run(quick: bool = False) -> tuple[list[Result], list[str]]:
+    return book(["q4"] if quick else [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", help="chapter prefixes (default: all)")
+    args = parser.parse_args()
+    results, lines = book(args.chapters)
+    for result in results:
+        for key, value in result.row().items():
+            print(f"{key:12s} {value}")
+    print("\n\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ Nothing else belongs here. Every location can be overridden by an environment
 variable so that a grader can point the course at another disk:
 
 * ``FERCOURSE_CACHE`` -- cache folder (generated data, decoded images, model store);
-  default ``$XDG_CACHE_HOME/fercourse`` or ``~/.cache/fercourse``.
+  default: the platform's user cache folder (platformdirs), ``~/.cache/fercourse`` on Linux.
 * ``FERCOURSE_BUILD`` -- build folder (executed notebooks, HTML, PDF); default ``<repo>/build``.
 """
 from __future__ import annotations
@@ -22,9 +22,10 @@ def cache_dir() -> Path:
     env = os.environ.get("FERCOURSE_CACHE")
     if env:
         root = Path(env).expanduser()
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fercourse"
+    else:  # the platform's user cache folder: ~/.cache/fercourse on Linux (XDG_CACHE_HOME honoured)
+        import platformdirs
+
+        root = Path(platformdirs.user_cache_dir("fercourse", appauthor=False))
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -53,7 +53,8 @@ def test_the_monitor_slice_is_stratified_disjoint_and_seeded(train_only_tree):
     rest, monitor = hold_out(data["train"], 0.1, seed=3)
     assert not set(rest.files) & set(monitor.files)
     assert sorted(rest.files + monitor.files) == sorted(data["train"].files)
-    assert np.bincount(monitor.labels).tolist() == [2, 2, 2]  # 10 % of 15 per class, rounded
+    counts = np.bincount(monitor.labels)  # 10 % of 45, rounded up, spread over the classes
+    assert counts.sum() == 5 and counts.min() >= 1 and counts.max() - counts.min() <= 1
     again, _ = hold_out(data["train"], 0.1, seed=3)
     assert again.files == rest.files
     assert monitor.name == "monitor" and "held out" in monitor.source
@@ -156,3 +157,34 @@ def test_the_augmentation_implementation_is_part_of_the_recipes_keys(monkeypatch
     monkeypatch.setattr(augment, "IMPLEMENTATION", augment.IMPLEMENTATION + 1)
     assert recipes._augmentation_key(recipes.LIGHT_VGG_QUICK) != before
     assert recipes._augmentation_key(dataclasses.replace(recipes.LIGHT_VGG_QUICK, augment=False)) is None
+
+
+def test_the_hold_out_is_scikit_learns_stratified_split():
+    """The monitor slice is ``train_test_split(stratify=...)``'s test part; every class is in
+    it, in proportion; a class with one image stays in training."""
+    from sklearn.model_selection import train_test_split
+
+    from fercourse.data.dataset import _held_indices
+
+    labels = np.repeat(np.arange(4), [40, 20, 10, 1])
+    held = _held_indices(labels, 0.1, seed=5)
+    pool = np.flatnonzero(labels != 3)
+    _, expected = train_test_split(pool, test_size=7, stratify=labels[pool], random_state=5)
+    np.testing.assert_array_equal(held, np.sort(expected))
+    assert np.bincount(labels[held], minlength=4).tolist() == [4, 2, 1, 0]
+    tiny = _held_indices(np.array([0, 0, 1, 1, 2, 2]), 0.1, seed=0)  # 0.1 of 6 rounds to 0
+    assert sorted(np.array([0, 0, 1, 1, 2, 2])[tiny].tolist()) == [0, 1, 2]
+    assert _held_indices(np.array([0, 1, 2]), 0.5, seed=0).size == 0  # nothing to stratify
+
+
+def test_the_hold_out_method_is_part_of_every_store_key(tf_keras, tmp_path, monkeypatch):
+    from fercourse.train import fit
+
+    tf, keras = tf_keras
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(8)
+    store, config = ModelStore(tmp_path / "store"), TrainConfig(epochs=1)
+    first = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
+    monkeypatch.setattr(fit, "HOLD_OUT_METHOD", fit.HOLD_OUT_METHOD + 1)
+    second = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
+    assert not second.from_store and second.entry.folder != first.entry.folder

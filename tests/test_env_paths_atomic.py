@@ -75,3 +75,9 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
         atomic.write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_the_default_cache_is_the_platforms_user_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("FERCOURSE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # platformdirs honours it on Linux
+    assert paths.cache_dir() == tmp_path / "xdg" / "fercourse" and paths.cache_dir().is_dir()

@@ -123,6 +123,27 @@ def test_report_numbers_equal_scikit_learn():
     np.testing.assert_allclose(report.confusion("true").sum(axis=1), 1.0)
 
 
+def test_displays_are_scikit_learns_underneath_and_built_from_predictions():
+    import matplotlib
+    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, roc_auc_score
+
+    matplotlib.use("Agg")
+    y, proba = _known_predictions(2)
+    classes = ("a", "b", "c", "d")
+    roc = RocDisplay.from_predictions(y, proba, classes).plot()
+    assert roc.aucs == RocDisplay.from_report(ClassificationReport(classes, y, proba)).aucs
+    assert all(isinstance(d, RocCurveDisplay) for d in roc.displays_.values())
+    assert roc.displays_["a"].roc_auc == pytest.approx(roc_auc_score(y == 0, proba[:, 0]))
+    cm = ConfusionDisplay.from_predictions(y, proba.argmax(1), classes).plot()
+    assert [type(d) for d in cm.displays_] == [ConfusionMatrixDisplay] * 2
+    np.testing.assert_array_equal(cm.displays_[0].confusion_matrix, cm.matrix)
+    # a class missing from y_true: no curve for it, macro AUC over the classes present
+    keep = y != 3
+    missing = ClassificationReport(classes, y[keep], proba[keep])
+    assert "d" not in missing.roc() and np.isfinite(missing.macro_auc)
+    assert missing.macro_auc == pytest.approx(np.mean([missing.roc()[c][2] for c in "abc"]))
+
+
 def test_displays_hold_the_numbers_behind_the_figures():
     import matplotlib
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -255,17 +256,36 @@ def _read_cache(folder: Path):
     return meta["classes"], splits, report
 
 
+# How a stratified hold-out is drawn: part of every model-store key (``fit.train``) and of the
+# data fingerprint when Validation is carved out of Train, so that a change of method never
+# reloads a model trained on other images. 2: scikit-learn's train_test_split(stratify=...);
+# 1 was a hand-written per-class draw.
+HOLD_OUT_METHOD = 2
+
+
+def _held_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Row numbers of a stratified ``fraction`` of ``labels`` (scikit-learn's train_test_split).
+
+    Classes with a single sample stay out of the draw (stratification needs two); the held
+    part gets at least one sample per remaining class, so every class is scored.
+    """
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(labels) if len(labels) else np.zeros(0, int)
+    pool = np.flatnonzero(counts[labels] > 1) if len(labels) else np.zeros(0, int)
+    classes = len(np.unique(labels[pool]))
+    if classes == 0:
+        return np.zeros(0, int)
+    # ceil(fraction * n), as train_test_split counts a fractional test_size
+    size = min(max(math.ceil(fraction * len(pool)), classes), len(pool) - classes)
+    _, held = train_test_split(pool, test_size=size, stratify=labels[pool], random_state=seed)
+    return np.sort(held)
+
+
 def _hold_out(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
     """Stratified split of a decoded split into (kept, held-out) parts."""
-    rng = np.random.default_rng(seed)
-    held = []
-    for label in np.unique(split["labels"]):
-        idx = np.flatnonzero(split["labels"] == label)
-        # At least one per class (when the class has two or more): a tiny class still gets scored.
-        count = min(len(idx) - 1, max(1, int(round(fraction * len(idx))))) if len(idx) > 1 else 0
-        held.extend(rng.choice(idx, size=count, replace=False).tolist())
     held_mask = np.zeros(len(split["labels"]), bool)
-    held_mask[held] = True
+    held_mask[_held_indices(np.asarray(split["labels"]), fraction, seed)] = True
 
     def take(mask, source):
         return {"source": source, "files": [f for f, m in zip(split["files"], mask) if m],
@@ -342,7 +362,7 @@ def load_dataset(
         splits["train"], splits["validation"] = _hold_out(splits["train"], validation_split, seed)
         # A different hold-out is a different training set: models and features trained on one
         # must never be reloaded for another (the validation images would leak into training).
-        split_fingerprint = split_key(fingerprint, holdout=validation_split, seed=seed)
+        split_fingerprint = split_key(fingerprint, holdout=validation_split, seed=seed, method=HOLD_OUT_METHOD)
     import pandas as pd
 
     ordered = {name: splits[name] for name in SPLIT_ORDER if name in splits}

@@ -1,7 +1,10 @@
 """Figures that keep their numbers, in the spirit of scikit-learn's ``*Display`` objects.
 
-Each display is built from data (``from_report``, ``from_history``), holds the values
-behind the figure as attributes (tests and notebooks read them), and draws with ``plot``.
+Each display is built from data (``from_report``, ``from_predictions``, ``from_history``),
+holds the values behind the figure as attributes (tests and notebooks read them), and draws
+with ``plot``. The ROC and confusion figures are scikit-learn's ``RocCurveDisplay`` and
+``ConfusionMatrixDisplay`` underneath; these classes add what a multi-class chapter needs
+(every class with micro and macro averages on one axis; counts beside recall).
 """
 from __future__ import annotations
 
@@ -21,18 +24,30 @@ class RocDisplay:
     def from_report(cls, report, title: str = "") -> "RocDisplay":
         return cls(report.roc(), title)
 
+    @classmethod
+    def from_predictions(cls, y_true, proba, classes, title: str = "") -> "RocDisplay":
+        """From labels (N,) and class probabilities (N, C)."""
+        from .metrics import ClassificationReport
+
+        return cls.from_report(ClassificationReport(tuple(classes), np.asarray(y_true), np.asarray(proba)), title)
+
     @property
     def aucs(self) -> dict[str, float]:
         return {name: c[2] for name, c in self.curves.items()}
 
     def plot(self, ax=None):
         import matplotlib.pyplot as plt
+        from sklearn.metrics import RocCurveDisplay
 
         ax = ax or plt.subplots(figsize=(5.2, 4.6))[1]
-        for name, (fpr, tpr, area) in self.curves.items():
-            style = {"micro": dict(ls=":", lw=2.5, color="black"), "macro": dict(ls="--", lw=2.5, color="0.35")}
-            ax.plot(fpr, tpr, label=f"{name} ({area:.2f})", **style.get(name, dict(lw=1.2)))
-        ax.plot([0, 1], [0, 1], color="0.8", lw=0.8)
+        style = {"micro": dict(ls=":", lw=2.5, color="black"), "macro": dict(ls="--", lw=2.5, color="0.35")}
+        last = len(self.curves) - 1
+        self.displays_ = {}
+        for i, (name, (fpr, tpr, area)) in enumerate(self.curves.items()):
+            display = RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=area, name=name)
+            display.plot(ax=ax, curve_kwargs=style.get(name, dict(lw=1.2)), plot_chance_level=i == last,
+                         chance_level_kw=dict(color="0.8", lw=0.8, ls="-", label="_chance"))
+            self.displays_[name] = display
         ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
                title=self.title or "ROC, one vs rest (AUC)")
         ax.legend(fontsize=7, loc="lower right")
@@ -52,6 +67,13 @@ class ConfusionDisplay:
     def from_report(cls, report, title: str = "") -> "ConfusionDisplay":
         return cls(report.confusion(), report.classes, title)
 
+    @classmethod
+    def from_predictions(cls, y_true, y_pred, classes, title: str = "") -> "ConfusionDisplay":
+        """From true and predicted labels (N,) each; ``classes`` names label 0, 1, ..."""
+        from sklearn.metrics import confusion_matrix
+
+        return cls(confusion_matrix(y_true, y_pred, labels=range(len(classes))), tuple(classes), title)
+
     @property
     def normalized(self) -> np.ndarray:
         rows = self.matrix.sum(axis=1, keepdims=True)
@@ -59,18 +81,21 @@ class ConfusionDisplay:
 
     def plot(self, axes=None):
         import matplotlib.pyplot as plt
-        import seaborn as sns
+        from sklearn.metrics import ConfusionMatrixDisplay
 
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4.4))
         names = list(self.classes)
-        sns.heatmap(self.matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0],
-                    xticklabels=names, yticklabels=names)
-        sns.heatmap(self.normalized, annot=True, fmt=".2f", cmap="Blues", cbar=False, vmin=0, vmax=1,
-                    ax=axes[1], xticklabels=names, yticklabels=names)
-        for ax, kind in zip(axes, ("counts", "row-normalised (recall on the diagonal)")):
+        self.displays_ = []
+        for ax, matrix, fmt, kind in ((axes[0], self.matrix, "d", "counts"),
+                                      (axes[1], self.normalized, ".2f", "row-normalised (recall on the diagonal)")):
+            display = ConfusionMatrixDisplay(matrix, display_labels=names)
+            display.plot(ax=ax, cmap="Blues", colorbar=False, values_format=fmt, xticks_rotation=45,
+                         im_kw=dict(vmin=0, vmax=1) if fmt != "d" else None, text_kw=dict(fontsize=7))
             ax.set(xlabel="predicted", ylabel="true", title=f"{self.title} {kind}".strip())
             ax.tick_params(labelsize=7)
+            ax.grid(False)
+            self.displays_.append(display)
         self.axes_ = axes
         return self
 

@@ -46,37 +46,56 @@ class ClassificationReport:
 
         return confusion_matrix(self.y_true, self.y_pred, labels=range(len(self.classes)), normalize=normalize)
 
-    def roc(self) -> dict:
-        """One-vs-rest ROC per class plus micro and macro averages.
-
-        Returns {name: (fpr, tpr, auc)} for each class, "micro" and "macro". The macro
-        curve averages the per-class TPRs on the union of their FPR grid.
-        """
-        from sklearn.metrics import auc, roc_curve
+    def _onehot(self) -> tuple[np.ndarray, np.ndarray]:
+        """(one-vs-rest indicator matrix (N, C), mask of the classes present in y_true (C,))."""
         from sklearn.preprocessing import label_binarize
 
         n = len(self.classes)
         onehot = label_binarize(self.y_true, classes=range(n))
         if n == 2:
             onehot = np.hstack([1 - onehot, onehot])
+        return onehot, onehot.min(axis=0) != onehot.max(axis=0)
+
+    def roc(self) -> dict:
+        """One-vs-rest ROC per class plus micro and macro averages.
+
+        Returns {name: (fpr, tpr, auc)} for each class present in ``y_true`` (an absent
+        class has no ROC curve), "micro" and "macro". The AUCs are scikit-learn's
+        ``roc_auc_score``; the macro curve averages the per-class TPRs on the union of
+        their FPR grids (what a plot needs; scikit-learn has no macro ROC curve).
+        """
+        from sklearn.metrics import roc_auc_score, roc_curve
+
+        onehot, present = self._onehot()
         curves = {}
         for i, name in enumerate(self.classes):
-            if onehot[:, i].min() == onehot[:, i].max():
-                continue  # a class absent from y_true has no ROC curve
-            fpr, tpr, _ = roc_curve(onehot[:, i], self.proba[:, i])
-            curves[name] = (fpr, tpr, float(auc(fpr, tpr)))
-        fpr, tpr, _ = roc_curve(onehot.ravel(), self.proba.ravel())
-        per_class = [v for k, v in curves.items()]
+            if present[i]:
+                fpr, tpr, _ = roc_curve(onehot[:, i], self.proba[:, i])
+                curves[name] = (fpr, tpr, float(roc_auc_score(onehot[:, i], self.proba[:, i])))
+        per_class = list(curves.values())
         grid = np.unique(np.concatenate([c[0] for c in per_class]))
         mean_tpr = np.mean([np.interp(grid, c[0], c[1]) for c in per_class], axis=0)
-        curves["micro"] = (fpr, tpr, float(auc(fpr, tpr)))
-        curves["macro"] = (grid, mean_tpr, float(np.mean([c[2] for c in per_class])))
+        fpr, tpr, _ = roc_curve(onehot.ravel(), self.proba.ravel())
+        curves["micro"] = (fpr, tpr, self.micro_auc)
+        curves["macro"] = (grid, mean_tpr, self.macro_auc)
         return curves
 
     @property
     def macro_auc(self) -> float:
-        """Mean of the per-class one-vs-rest AUCs (equals sklearn's roc_auc_score(multi_class='ovr'))."""
-        return self.roc()["macro"][2]
+        """Mean one-vs-rest AUC over the classes present: ``roc_auc_score(average="macro")``
+        (with every class present, ``roc_auc_score(y_true, proba, multi_class="ovr")``)."""
+        from sklearn.metrics import roc_auc_score
+
+        onehot, present = self._onehot()
+        return float(roc_auc_score(onehot[:, present], self.proba[:, present], average="macro"))
+
+    @property
+    def micro_auc(self) -> float:
+        """AUC of all (sample, class) pairs pooled: ``roc_auc_score(average="micro")``."""
+        from sklearn.metrics import roc_auc_score
+
+        onehot, _ = self._onehot()
+        return float(roc_auc_score(onehot, self.proba, average="micro"))
 
     def summary(self) -> dict:
         return {"accuracy": self.accuracy, "macro-F1": self.macro_f1, "macro-AUC": self.macro_auc}

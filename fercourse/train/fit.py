@@ -22,6 +22,7 @@ from typing import Callable
 
 from .. import timings
 from ..env import import_tensorflow
+from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
 from .checkpoints import BestCheckpoint, EpochBackup
 from .store import ModelStore, StoreEntry, architecture_digest
@@ -152,6 +153,7 @@ def train(
         model = build()
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
                             data=data_fingerprint, weights=weights_source, policy=policy, loss=loss,
+                            monitor_split=HOLD_OUT_METHOD,
                             **({"extra": key} if key else {}))
     if stored_only and not entry.complete():  # checked before the lock: asking creates nothing
         raise NotInStoreError(f"{name}: no stored run with these settings ({entry.folder.name})", entry)

@@ -79,6 +79,7 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
                         progress=True)
     print(data.describe())
+    _print_scan(data)
     if stored_only:
         _require_stored(args, data)
     configs = list(_configs(args).values())
@@ -102,6 +103,14 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
         print(f"phase 1 ({head.entry.folder.name}): {head.provenance}, {len(head.history)} epochs")
         return data, result.model, result.fine_tune, result
     return data, result.model, result.head, result
+
+
+def _print_scan(data) -> None:
+    """What the scan found, as a notebook shows it: images per class and split, sizes, modes,
+    skipped files and warnings."""
+    print(f"\nimages per class:\n{data.counts.to_string()}")
+    print(f"\nimage sizes before resizing (px):\n{data.report.sizes.to_string()}")
+    print(f"\n{data.report}\n")
 
 
 def _train_command(args) -> str:

@@ -29,6 +29,9 @@ def test_cli_trains_then_loads_from_the_store_and_evaluates(tiny_tree, capsys):
     assert cli.main(["train", *args]) == 0
     out = capsys.readouterr().out
     assert "light_vgg_plain-" in out and "trained in" in out and "2 epochs" in out
+    # the scan, as the notebook shows it: counts per class and split, sizes, modes, skipped files
+    assert "images per class" in out and "contempt" in out and "image sizes" in out
+    assert "image modes: {'RGB': 32}" in out and "skipped files: 0" in out
     assert "kept epoch" in out and "validation accuracy" in out
     assert cli.main(["train", *args]) == 0
     assert "loaded from the model store" in capsys.readouterr().out

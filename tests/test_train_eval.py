@@ -341,6 +341,22 @@ def test_backbone_features_are_cached_on_disk(tf_keras, tmp_path):
     np.testing.assert_allclose(flipped, np.asarray(net(images[:, :, ::-1] / 255.0)), rtol=1e-5, atol=1e-6)
 
 
+def test_feature_extraction_says_what_it_computes_when_asked(tf_keras, tmp_path, capfd, monkeypatch):
+    from fercourse.train.features import backbone_features
+
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))  # nothing cached yet
+
+    _, keras = tf_keras
+    net = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)])
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    backbone_features(net, images, key={"data": "quiet", "part": "block5"})
+    assert "computing" not in capfd.readouterr().err  # not a terminal: silent by default
+    backbone_features(net, images, key={"data": "loud", "part": "block5"}, batch_size=2, progress=True)
+    captured = capfd.readouterr()
+    assert "computing block5 features of 4 images (once: cached afterwards)" in captured.err
+    assert "2/2" in captured.out  # Keras' progress bar over the batches
+
+
 def test_weights_size_counts_the_weights_not_the_optimizer_state(tf_keras):
     from fercourse.evaluate import weights_megabytes
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 import numpy as np
 
@@ -34,35 +35,41 @@ def _cached(key: dict, compute) -> np.ndarray:
     return out
 
 
-def _predict(model, ds, n: int) -> np.ndarray:
+def _predict(model, ds, n: int, progress: bool = False) -> np.ndarray:
     from ..env import import_tensorflow
 
     tf, _ = import_tensorflow()
     if not n:
         return np.zeros((0, *model.output.shape[1:]), np.float32)
-    # predict() runs the model as one compiled graph over the whole dataset.
-    return np.asarray(model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=0), np.float32)
+    # predict() runs the model as one compiled graph over the whole dataset; with ``progress``
+    # Keras' own bar shows the batches (minutes for VGG16 on a CPU: a terminal must not go quiet).
+    return np.asarray(model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=1 if progress else 0), np.float32)
 
 
 def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: int = 32,
-                      augment=None) -> np.ndarray:
+                      augment=None, progress: bool | None = None) -> np.ndarray:
     """Backbone outputs for ``images`` (N, S, S, 3) uint8 -> (N, ...) float32, cached on disk.
 
     ``backbone`` takes [0, 1] images (preprocessing inside). ``augment`` (a seeded callable
     on [0, 1] batches, e.g. ``augmentation_layers(seed)``) computes the features of one
     augmented copy of the images instead. ``key`` must identify data, split, weights, size,
-    the part of the network and the augmented copy.
+    the part of the network and the augmented copy. ``progress`` (default: when stderr is a
+    terminal) says what is computed and shows a progress bar while it is.
     """
     from ..env import import_tensorflow
 
     tf, _ = import_tensorflow()
+    show = sys.stderr.isatty() if progress is None else progress
 
     def compute():
+        if show:
+            what = f"{key.get('part', 'backbone')} features" + (" of an augmented copy" if augment else "")
+            print(f"computing {what} of {len(images)} images (once: cached afterwards)", file=sys.stderr)
         ds = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(batch_size)
         ds = ds.map(lambda x: tf.cast(x, tf.float32) / 255.0)
         if augment is not None:
             ds = ds.map(lambda x: augment(x, training=True))
-        return _predict(backbone, ds, len(images))
+        return _predict(backbone, ds, len(images), progress=show)
 
     return _cached(key, compute)
 

@@ -62,8 +62,9 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None):
 
     The kernel talks over IPC sockets in a private temporary folder (not TCP on localhost, which
     ipykernel warns about once per chapter). ``progress`` shows a bar of the code cells on
-    stderr - which chapter, which cell of how many, elapsed time (default: when stderr is a
-    terminal).
+    stderr - which chapter, which cell of how many, elapsed time, and what the running cell
+    does when it trains or extracts features ("train light_vgg_plain: epoch 5/25"; read from
+    the kernel's ``timings.status`` file twice a second) - by default when stderr is a terminal.
     """
     import tempfile
 
@@ -76,7 +77,9 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None):
     cells = sum(cell.cell_type == "code" for cell in nb.cells)
     show = sys.stderr.isatty() if progress is None else progress
     with tempfile.TemporaryDirectory(prefix="fercourse-kernel-") as sockets, \
-            tqdm(total=cells, desc=notebook.stem, unit="cell", disable=not show, leave=True) as bar:
+            tqdm(total=cells, desc=notebook.stem, unit="cell", disable=not show, leave=True) as bar, \
+            _environment(**{timings.STATUS_ENV: str(Path(sockets) / "status")}), \
+            _show_status(Path(sockets) / "status", bar, enabled=show):
         manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(notebook.parent)}},
@@ -87,6 +90,33 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None):
             if manager.has_kernel:
                 manager.shutdown_kernel(now=True)
     return nb
+
+
+@contextlib.contextmanager
+def _show_status(path: Path, bar, enabled: bool, every: float = 0.5):
+    """While the block runs, copy the kernel's status line into the bar's postfix."""
+    import threading
+
+    if not enabled:
+        yield
+        return
+    done = threading.Event()
+
+    def follow():
+        shown = None
+        while not done.wait(every):
+            text = timings.read_status(path)
+            if text != shown:
+                bar.set_postfix_str(text, refresh=True)
+                shown = text
+
+    thread = threading.Thread(target=follow, name="fercourse-status", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def write_notebook(nb, path: Path) -> Path:

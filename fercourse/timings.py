@@ -6,6 +6,10 @@ expensive steps in :func:`phase` (generating the built-in set, decoding images, 
 frozen-backbone features, training a model), and :func:`phase_table` splits each chapter's
 wall time into those phases and the rest (narration, plots, analysis, loading stored models).
 With ``FERCOURSE_TIMINGS`` unset nothing is recorded.
+
+``FERCOURSE_STATUS`` names a one-line file that says what runs right now ("train
+light_vgg_plain: epoch 5/25"): the report command shows it beside its progress bar, so a
+chapter that trains for minutes is never silent.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 
 ENV = "FERCOURSE_TIMINGS"
 CHAPTER_ENV = "FERCOURSE_CHAPTER"
+STATUS_ENV = "FERCOURSE_STATUS"
 PHASES = ("generate", "decode", "features", "train")
 
 _active = threading.local()
@@ -34,13 +39,32 @@ def phase(kind: str, what: str = ""):
         raise ValueError(f"unknown phase {kind!r}; phases are {PHASES}")
     outermost = not getattr(_active, "depth", 0)
     _active.depth = getattr(_active, "depth", 0) + 1
+    if outermost:
+        status(f"{kind} {what}".strip())
     start = time.perf_counter()
     try:
         yield
     finally:
         _active.depth -= 1
+        if outermost:
+            status("")
     if outermost:  # reached only when the block did not raise
         record(kind, time.perf_counter() - start, what)
+
+
+def status(text: str) -> None:
+    """Say what runs now (one line; "" when nothing) - a no-op without ``FERCOURSE_STATUS``."""
+    path = os.environ.get(STATUS_ENV)
+    if path:
+        Path(path).write_text(text, encoding="utf-8")  # a torn read only shows a shorter line
+
+
+def read_status(path: Path) -> str:
+    """The current status line ("" if none yet)."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def record(kind: str, seconds: float, what: str = "") -> None:

@@ -166,11 +166,14 @@ def test_execution_shows_cell_progress_and_talks_to_the_kernel_over_ipc(tmp_path
     path = tmp_path / "chapter.ipynb"
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("text"),
-                nbformat.v4.new_code_cell("print(x + 1)")]
+                nbformat.v4.new_code_cell("print(x + 1)"),
+                nbformat.v4.new_code_cell("import time\nfrom fercourse import timings\n"
+                                          "timings.status('train toy: epoch 1/2'); time.sleep(1.5)")]
     nbformat.write(nb, path)
     done = report.execute(path, timeout=120, progress=True)
     assert done.cells[2].outputs[0]["text"] == "2\n"
     err = capfd.readouterr().err
-    assert "chapter: 100%" in err and "2/2" in err  # the code cells, counted
+    assert "chapter: 100%" in err and "3/3" in err  # the code cells, counted
+    assert "train toy: epoch 1/2" in err  # what the running cell said it does
     assert "over TCP" not in err and "Parent appears to have exited" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chapter.ipynb"]  # no socket files left here

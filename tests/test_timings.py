@@ -60,3 +60,27 @@ def test_the_report_says_where_each_chapter_spent_its_time(tmp_path, monkeypatch
     assert table.loc["c2_trains", "train"] >= 0.4 > table.loc["c1_fast", "train"]
     assert table.loc["c2_trains", "total"] > table.loc["c2_trains", "train"]  # the kernel's start: other
     assert timings.ENV not in os.environ  # the report's variables do not leak into the caller
+
+
+def test_training_says_which_epoch_runs(tf_keras, tmp_path, monkeypatch):
+    import numpy as np
+
+    from fercourse.train import ModelStore, TrainConfig, train
+
+    tf, keras = tf_keras
+    status = tmp_path / "status"
+    monkeypatch.setenv(timings.STATUS_ENV, str(status))
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(timings.read_status(status))
+
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(8)
+    net = lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])  # noqa: E731
+    train("toy", net, ds, ds, TrainConfig(epochs=2), data_fingerprint="d", store=ModelStore(tmp_path / "s"),
+          verbose=0, extra_callbacks=[Spy()])
+    assert seen[0] == "train toy: epoch 1/2"
+    assert seen[1].startswith("train toy: epoch 2/2 (epoch 1: val. loss ")
+    assert timings.read_status(status) == ""  # cleared when training ends

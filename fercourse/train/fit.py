@@ -84,6 +84,23 @@ def get_strategy(kind: str = "default"):
     raise ValueError(f"strategy must be 'default' or 'mirrored', got {kind!r}")
 
 
+def _status_callback(name: str, epochs: int):
+    """Say which epoch runs (``timings.status``), with the last one's monitored loss."""
+    _, keras = import_tensorflow()
+
+    class EpochStatus(keras.callbacks.Callback):
+        last = ""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            timings.status(f"train {name}: epoch {epoch + 1}/{epochs}{self.last}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs and "val_loss" in logs:
+                self.last = f" (epoch {epoch + 1}: val. loss {float(logs['val_loss']):.3f})"
+
+    return EpochStatus()
+
+
 def _history_callback(entry: StoreEntry):
     """Append each epoch's logs to ``history.json`` (replacing a redone epoch after a resume)."""
     _, keras = import_tensorflow()
@@ -205,6 +222,7 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
         best.callback(),
         backup.callback(),
         _history_callback(entry),
+        _status_callback(entry.ingredients.get("name", "model"), config.epochs),
         *extra_callbacks,
     ]
     if initial_epoch < config.epochs:

@@ -4,7 +4,7 @@
 #   make test     unit tests + strict nbval re-execution of the committed notebooks
 PY := .venv/bin/python
 
-.PHONY: report test env pdf-tools notebooks benchmarks clean
+.PHONY: report test book env pdf-tools notebooks benchmarks clean
 
 report: env pdf-tools
 	$(PY) -m fercourse report
@@ -22,6 +22,10 @@ env:
 
 pdf-tools:
 	@bash scripts/ensure_pdf_tools.sh
+
+# The HTML book (Jupyter Book) from the committed, executed chapters: build/book/_build/html/.
+book: env
+	$(PY) -m fercourse book
 
 # Re-execute the committed notebooks in place (after editing a chapter).
 notebooks: env

@@ -3,6 +3,7 @@
     python -m fercourse report             # execute every chapter, export HTML + PDFs to build/
     python -m fercourse report q3 --no-pdf # only chapters starting with q3, HTML only
     python -m fercourse execute q3         # refresh the committed notebook (rewrites notebooks/)
+    python -m fercourse book               # the HTML book (Jupyter Book, offline) from the chapters
     python -m fercourse train light_vgg                 # what the Q5 chapter trains, same defaults
     python -m fercourse train light_vgg --data /path/to/affectnet --epochs 60 --patience 10
     python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 60 --patience 10
@@ -18,7 +19,7 @@ import argparse
 import sys
 import time
 
-from . import paths, report
+from . import book, paths, report
 from .errors import FercourseError
 
 
@@ -37,10 +38,26 @@ def _cmd_report(args) -> int:
         print("\nseconds per step:")
         for step, seconds in result.seconds.items():
             print(f"  {step:45s} {seconds:7.1f}")
+    if args.book:
+        index = book.build_book(result.executed)
+        print(f"\nHTML book: {paths.display_path(index)}")
     if result.phases is not None:  # and inside the chapters: generation, decoding, features, training
         print("\nseconds per chapter and phase (other: narration, plots, analysis, stored models):")
         print(result.phases.round(2).to_string())
     print(f"\ndone in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _cmd_book(args) -> int:
+    notebooks = None
+    if args.from_build:
+        executed = paths.build_dir() / "executed"
+        notebooks = [executed / p.name for p in report.chapters() if (executed / p.name).exists()]
+        if not notebooks:
+            raise FercourseError(f"{paths.display_path(executed)} holds no executed chapter: run "
+                                 "`python -m fercourse report` first, or build from the committed notebooks")
+    index = book.build_book(notebooks)
+    print(f"HTML book: {paths.display_path(index)}  (open it in a browser; it needs no network)")
     return 0
 
 
@@ -263,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("chapters", nargs="*", help="chapter name prefixes (default: all, in book order)")
     rep.add_argument("--no-pdf", action="store_true", help="skip the LaTeX/PDF export")
     rep.add_argument("--no-execute", action="store_true", help="export the committed notebooks as they are")
+    rep.add_argument("--book", action="store_true", help="also build the HTML book (Jupyter Book) from them")
     rep.set_defaults(func=_cmd_report)
+    bk = sub.add_parser("book", help="build the HTML book (Jupyter Book, offline) from the executed chapters")
+    bk.add_argument("--from-build", action="store_true",
+                    help="use the report's executed copies in build/executed instead of the committed notebooks")
+    bk.set_defaults(func=_cmd_book)
     exe = sub.add_parser("execute", help="re-execute chapters and save them in notebooks/ (rewrites tracked files)")
     exe.add_argument("chapters", nargs="*", help="chapter name prefixes (default: all)")
     exe.set_defaults(func=_cmd_execute)

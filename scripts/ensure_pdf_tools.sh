@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# PDF export needs xelatex and pandoc. Install them with apt when we are root on Debian/Ubuntu;
-# otherwise say exactly what to install. Never fails: without them the report still writes
-# the executed notebooks and HTML.
+# PDF export needs xelatex and pandoc; the HTML book's browser test needs Chromium. Install them
+# with apt when we are root on Debian/Ubuntu; otherwise say exactly what to install. Never
+# fails: without them the report still writes the executed notebooks and HTML.
 set -uo pipefail
 missing=()
-for tool in xelatex pandoc; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in xelatex pandoc chromium; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-pkgs="texlive-xetex texlive-fonts-recommended texlive-plain-generic lmodern pandoc poppler-utils"
+pkgs="texlive-xetex texlive-fonts-recommended texlive-plain-generic lmodern pandoc poppler-utils chromium"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing the PDF tool-chain (${missing[*]} missing): $pkgs"
   export DEBIAN_FRONTEND=noninteractive

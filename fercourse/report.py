@@ -148,6 +148,25 @@ def reader_copy(nb):
     return out
 
 
+def latex_tables(nb):
+    """A copy of ``nb`` whose pandas tables also carry a LaTeX form, so that the PDF shows them
+    as typeset tables (nbconvert's LaTeX export would otherwise fall back to the monospaced
+    text repr). The LaTeX is pandoc's conversion of the table's HTML - the PDF tool-chain
+    already needs pandoc - set a size smaller than the body text."""
+    import copy
+
+    from nbconvert.filters.pandoc import convert_pandoc
+
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            html = data.get("text/html", "")
+            if "<table" in html and "dataframe" in html and "text/latex" not in data:
+                data["text/latex"] = "{\\footnotesize\n" + convert_pandoc(html, "html", "latex") + "}"
+    return out
+
+
 def export_html(nb, path: Path) -> Path:
     """Write ``nb`` as a standalone HTML page (math via MathJax, figures inline), without the
     test markers (:func:`reader_copy`)."""
@@ -168,7 +187,8 @@ def _title_of(nb, fallback: str) -> str:
 
 
 def export_pdf(nb, path: Path, *, book: bool = False) -> Path:
-    """Write ``nb`` as a PDF through LaTeX (xelatex), without the test markers.
+    """Write ``nb`` as a PDF through LaTeX (xelatex), without the test markers, with pandas
+    tables typeset (:func:`latex_tables`).
 
     ``book=True`` uses the report layout: title page, table of contents, and every
     top-level heading as a chapter.
@@ -180,7 +200,7 @@ def export_pdf(nb, path: Path, *, book: bool = False) -> Path:
                                extra_template_paths=[str(TEMPLATES_DIR)])
     else:
         exporter = PDFExporter(template_name="latex")
-    data, _ = exporter.from_notebook_node(reader_copy(nb), resources={"metadata": {"name": path.stem}})
+    data, _ = exporter.from_notebook_node(latex_tables(reader_copy(nb)), resources={"metadata": {"name": path.stem}})
     return atomic.write_bytes(path, data)
 
 

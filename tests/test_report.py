@@ -177,3 +177,21 @@ def test_execution_shows_cell_progress_and_talks_to_the_kernel_over_ipc(tmp_path
     assert "train toy: epoch 1/2" in err  # what the running cell said it does
     assert "over TCP" not in err and "Parent appears to have exited" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chapter.ipynb"]  # no socket files left here
+
+
+@pytest.mark.pdf
+def test_pandas_tables_are_typeset_in_the_pdf_not_printed_as_text(tmp_path):
+    import pandas as pd
+    from nbconvert import LatexExporter
+
+    _require_pdf_tools()
+    table = pd.DataFrame({"precision": [0.91, 0.8], "recall": [0.5, 0.75]}, index=["anger", "contempt"])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("table")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", execution_count=1, data={
+        "text/plain": table.to_string(), "text/html": table.to_html(classes="dataframe")})]
+    latex, _ = LatexExporter(template_name="latex").from_notebook_node(report.latex_tables(nb))
+    assert "\\begin{longtable}" in latex and "contempt & 0.80 & 0.75" in latex
+    assert table.to_string().splitlines()[1] not in latex  # not the monospaced repr
+    assert "text/latex" not in nb.cells[0].outputs[0]["data"]  # the notebook itself is untouched
+    pdf = report.export_pdf(nb, tmp_path / "t.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")

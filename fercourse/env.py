@@ -75,6 +75,31 @@ def import_tensorflow():
     return tf, keras
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel, whose ``sys.stderr`` is not the process' descriptor 2."""
+    return "ipykernel" in sys.modules and sys.stderr is not sys.__stderr__
+
+
+@contextlib.contextmanager
+def native_log_to_file() -> Iterator[None]:
+    """Inside a Jupyter kernel, send TensorFlow's C++ log lines (descriptor 2) to
+    ``<cache>/logs/tensorflow.log`` for the block; elsewhere do nothing.
+
+    Why: TensorFlow 2.21 prints a harmless "NodeDef mentions attribute
+    use_unbounded_threadpool" error line whenever a tf.data pipeline with Keras random
+    layers starts, and Jupyter forwards descriptor 2 into the notebook, the PDF and the
+    book. Python-level warnings still show (the kernel's ``sys.stderr`` is not
+    descriptor 2); in a terminal every line shows as usual.
+    """
+    if not _in_kernel():
+        yield
+        return
+    log_dir = paths.cache_dir() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with redirect_fd2(log_dir / "tensorflow.log"):
+        yield
+
+
 _determinism_set = False
 
 

@@ -36,14 +36,16 @@ def _cached(key: dict, compute) -> np.ndarray:
 
 
 def _predict(model, ds, n: int, progress: bool = False) -> np.ndarray:
-    from ..env import import_tensorflow
+    from ..env import import_tensorflow, native_log_to_file
 
     tf, _ = import_tensorflow()
     if not n:
         return np.zeros((0, *model.output.shape[1:]), np.float32)
     # predict() runs the model as one compiled graph over the whole dataset; with ``progress``
     # Keras' own bar shows the batches (minutes for VGG16 on a CPU: a terminal must not go quiet).
-    return np.asarray(model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=1 if progress else 0), np.float32)
+    with native_log_to_file():
+        out = model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=1 if progress else 0)
+    return np.asarray(out, np.float32)
 
 
 def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: int = 32,

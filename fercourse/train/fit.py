@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from .. import timings
-from ..env import import_tensorflow
+from ..env import import_tensorflow, native_log_to_file
 from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
 from .checkpoints import BestCheckpoint, EpochBackup
@@ -227,8 +227,9 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
     ]
     if initial_epoch < config.epochs:
         # shuffle=False: the tf.data pipeline shuffles (Keras would only warn that it cannot).
-        model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, class_weight=class_weight, verbose=verbose, shuffle=False)
+        with native_log_to_file():
+            model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,
+                      callbacks=callbacks, class_weight=class_weight, verbose=verbose, shuffle=False)
     if best.exists():  # also right after a resume, when EarlyStopping lost its memory
         best.load_into(model)
     seconds = time.perf_counter() - start

@@ -19,7 +19,7 @@ import numpy as np
 from ..augment import augmentation_key, augmentation_layers
 from ..data import hold_out
 from ..data.pipeline import as_tf_dataset
-from ..env import import_tensorflow
+from ..env import import_tensorflow, native_log_to_file
 from .features import backbone_features, cached_outputs
 from .fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
 from .policy import policy_scope, scoped_policy
@@ -253,7 +253,8 @@ def head_from_logistic_regression(model, images, labels, C: float = 10.0) -> flo
 
     _, keras = import_tensorflow()
     head = model.layers[-1]
-    features = keras.Model(model.inputs, head.input).predict(images, verbose=0)
+    with native_log_to_file():
+        features = keras.Model(model.inputs, head.input).predict(images, verbose=0)
     features = np.asarray(features, np.float32).reshape(len(features), -1)
     fit = LogisticRegression(C=C, max_iter=3000).fit(features, labels)
     head.set_weights([fit.coef_.T.astype(np.float32), fit.intercept_.astype(np.float32)])

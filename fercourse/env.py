@@ -100,6 +100,29 @@ def native_log_to_file() -> Iterator[None]:
         yield
 
 
+_kernel_fd2_redirected = False
+
+
+def native_logs_to_file_in_kernel() -> None:
+    """Inside a Jupyter kernel, send descriptor 2 to ``<cache>/logs/tensorflow.log`` for the
+    rest of the session (every chapter calls it through :func:`setup`).
+
+    In a kernel, descriptor 2 carries only native libraries' log lines - Python's warnings
+    and tracebacks go through the kernel's own ``sys.stderr`` - and TensorFlow 2.21 writes
+    one such line whenever Keras feeds NumPy arrays or random layers through tf.data. The
+    kernel would copy it into the notebook, and from there into the PDF and the book.
+    """
+    global _kernel_fd2_redirected
+    if _kernel_fd2_redirected or not _in_kernel():
+        return
+    log_dir = paths.cache_dir() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    with open(log_dir / "tensorflow.log", "ab") as sink:
+        os.dup2(sink.fileno(), 2)  # descriptor 2 now refers to the file; this handle may close
+    _kernel_fd2_redirected = True
+
+
 _determinism_set = False
 
 
@@ -209,6 +232,7 @@ def setup(
     echoed so that every notebook states which data and weights produced its numbers.
     """
     tf, keras = import_tensorflow()
+    native_logs_to_file_in_kernel()
     seed_everything(seed)
     if style:
         plot_style()

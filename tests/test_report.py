@@ -197,3 +197,27 @@ def test_pandas_tables_are_typeset_in_the_pdf_not_printed_as_text(tmp_path):
     pdf = report.export_pdf(nb, tmp_path / "t.pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
 
+
+
+def _numpy_predict_chapter(tmp_path, with_setup: bool):
+    code = ("import time\nimport numpy as np\nfrom fercourse import setup\n"
+            + ("env = setup('t')\n" if with_setup else "from fercourse.env import import_tensorflow\n"
+               "import_tensorflow()\n")
+            + "import keras\nm = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
+            "m.predict(np.zeros((8, 4), 'float32'), verbose=0)\ntime.sleep(1.5)\nprint('predicted')")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / f"chapter_{with_setup}.ipynb"
+    nbformat.write(nb, path)
+    outputs = report.execute(path, timeout=300).cells[0].outputs
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def test_a_chapter_keeps_tensorflows_native_log_lines_out_of_its_outputs(tmp_path, monkeypatch):
+    """TensorFlow 2.21 writes a harmless C++ error line to descriptor 2 when Keras runs NumPy
+    arrays through tf.data; a kernel copies descriptor 2 into the notebook (and the PDF)."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)  # else ipykernel leaves fd 2 alone
+    bare = _numpy_predict_chapter(tmp_path, with_setup=False)
+    assert "predicted" in bare and "NodeDef mentions attribute" in bare  # the problem is real
+    chapter = _numpy_predict_chapter(tmp_path, with_setup=True)
+    assert "predicted" in chapter and "NodeDef" not in chapter and "E0000" not in chapter

@@ -125,7 +125,7 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
 def _print_scan(data) -> None:
     """What the scan found, as a notebook shows it: images per class and split, sizes, modes,
     skipped files and warnings."""
-    print(f"\nimages per class:\n{data.counts.to_string()}")
+    print(f"\nimages per class:\n{data.report.counts.to_string()}")
     print(f"\nimage sizes before resizing (px):\n{data.report.sizes.to_string()}")
     print(f"\n{data.report}\n")
 

@@ -255,3 +255,12 @@ def test_pipeline_batches_scale_and_shuffle(tmp_path):
         as_tf_dataset(train, target="age")
     with pytest.raises(ValueError, match="no valence/arousal table"):
         as_tf_dataset(train, target="valence_arousal")
+
+
+def test_load_dataset_can_leave_the_choice_to_the_chapter_banner(tmp_path):
+    root = make_tree(tmp_path / "d", per_class=2)
+    said, quiet = [], []
+    load_dataset(root, image_size=16, log=said.append)
+    load_dataset(root, image_size=16, log=quiet.append, announce=False)
+    assert any(line.startswith("data: real data") for line in said)
+    assert not any(line.startswith("data:") for line in quiet)

@@ -105,6 +105,11 @@ class ExpressionDataset:
     def name(self) -> str:
         return self.root.description
 
+    @property
+    def label(self) -> str:
+        """A few words for figure titles: "built-in faces", or the data folder's name."""
+        return "built-in faces" if self.root.generated else Path(self.root.path).name
+
     def __getitem__(self, split: str) -> ImageSplit:
         if split not in self.splits:
             raise KeyError(f"no {split!r} split; this dataset has {list(self.splits)}")
@@ -320,6 +325,7 @@ def load_dataset(
     seed: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool | None = None,
+    announce: bool = True,
     log=print,
 ) -> ExpressionDataset:
     """Scan, decode and cache the dataset at ``root`` (see ``resolve_data_root`` for the default).
@@ -327,12 +333,14 @@ def load_dataset(
     ``validation_split`` carves a stratified validation set out of Train when the data
     has no Validation folder (otherwise a missing Validation split is an error).
     ``progress`` shows a progress bar while decoding (default: when stderr is a terminal).
+    ``announce=False`` leaves out the line saying which data was chosen (a chapter's
+    ``setup()`` banner says it once); warnings and skipped files are still logged.
     """
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
     if validation_split is not None and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be between 0 and 1, got {validation_split}")
-    data_root = resolve_data_root(root, log=log)
+    data_root = resolve_data_root(root, log=log if announce else (lambda *_: None))
     base = data_root.path
     layouts, classes = read_layout(base, class_policy)
     if "validation" not in layouts and validation_split is None:

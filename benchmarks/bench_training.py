@@ -161,7 +161,7 @@ def equal_budget() -> Result:
     plain_aug = keras.Sequential([rescale, keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.05)])
     with policy_scope("float32"):
         plain = light_vgg(len(data.classes))
-    plain.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
+    plain.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     plain.fit(train_ds.map(lambda x, y: (plain_aug(x, training=True), y)), epochs=config.epochs, verbose=0)
     base_s = time.perf_counter() - start

@@ -94,7 +94,7 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     if args.model != "light_vgg" and args.task != "classification":
         raise FercourseError(f"--task {args.task} is a head of the light VGG: use `light_vgg --task {args.task}`")
     data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
-                        progress=True)
+                        progress=True, faces=args.faces, face_margin=args.face_margin)
     print(data.describe())
     _print_scan(data)
     if stored_only:
@@ -139,6 +139,10 @@ def _train_command(args) -> str:
         parts += ["--validation-split", str(args.validation_split)]
     if args.class_policy != "strict":
         parts += ["--class-policy", args.class_policy]
+    if args.faces is not None:
+        parts += ["--faces", args.faces]
+    if args.face_margin is not None:
+        parts += ["--face-margin", str(args.face_margin)]
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
                         ("--learning-rate", args.learning_rate), ("--patience", args.patience)):
         if value is not None:
@@ -250,6 +254,12 @@ def _add_training_arguments(parser) -> None:
                         help="hold out this fraction of Train when there is no Validation folder")
     parser.add_argument("--class-policy", choices=["strict", "intersection"], default="strict",
                         help="when the splits hold different classes: stop (strict) or use those they share")
+    parser.add_argument("--faces", choices=["as-is", "crop", "align"], default=None,
+                        help="as-is: the images are face crops (AffectNet; default, or FERCOURSE_FACES); "
+                             "crop: detect the largest face (OpenCV Haar cascade) and crop to it; "
+                             "align: crop and level the eyes")
+    parser.add_argument("--face-margin", type=float, default=None,
+                        help="with --faces crop/align: share of the face's side added on each side (0.15)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)

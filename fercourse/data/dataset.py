@@ -29,6 +29,7 @@ import numpy as np
 from .. import atomic, paths, timings
 from .decode import DEFAULT_MAX_PIXELS, SkipImage, decode_file
 from .errors import DataError
+from .faces import FaceOptions, face_options
 from .folders import Skipped, read_layout
 from .labels import match_valence_arousal
 from .root import DataRoot, resolve_data_root
@@ -48,6 +49,7 @@ class ImageSplit:
     labels: np.ndarray
     images: np.ndarray
     valence_arousal: np.ndarray | None = None  # (N, 2) float32, NaN where unknown
+    faces: np.ndarray | None = None  # (N, 5) float32 face x, y, w, h, eye angle (original px); NaN: none
 
     def __len__(self) -> int:
         return len(self.files)
@@ -71,6 +73,8 @@ class ScanReport:
     modes: dict[str, int]
     skipped: list[Skipped]
     warnings: list[str]
+    faces: "object" = None  # pandas DataFrame: faces found per class (rows) and split; None: as-is
+    no_face: list[str] = dataclasses.field(default_factory=list)  # files whose whole frame is used
 
     def skipped_table(self):
         """The skipped files as a DataFrame (path, reason)."""
@@ -84,6 +88,13 @@ class ScanReport:
         lines += [f"  {s.path}: {s.reason}" for s in self.skipped[:20]]
         if len(self.skipped) > 20:
             lines.append(f"  ... and {len(self.skipped) - 20} more (see .skipped_table())")
+        if self.faces is not None:
+            found = ", ".join(f"{split} {int(self.faces.loc['total', split])}/{int(self.counts.loc['total', split])}"
+                              for split in self.faces.columns)
+            lines.append(f"faces found: {found}; no face in {len(self.no_face)} file(s), whole frame used")
+            lines += [f"  {path}" for path in self.no_face[:20]]
+            if len(self.no_face) > 20:
+                lines.append(f"  ... and {len(self.no_face) - 20} more (see .no_face)")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -100,6 +111,7 @@ class ExpressionDataset:
     keep_aspect: bool
     fingerprint: str  # the decoded files *and* how they were split: keys models and features
     decoded_fingerprint: str = ""  # the decoded files alone: keys the decoded-image cache
+    face_options: FaceOptions = dataclasses.field(default_factory=FaceOptions)  # detection applied
 
     @property
     def name(self) -> str:
@@ -148,14 +160,15 @@ def split_key(fingerprint: str, **split) -> str:
 DECODE_CHUNK = 256  # images decoded per round: memory stays bounded for a set of any size
 
 
-def _decode_into(handle, root: Path, files: list[Path], size, keep_aspect, max_pixels, progress, desc):
+def _decode_into(handle, root: Path, files: list[Path], size, keep_aspect, max_pixels, progress, desc,
+                 faces: FaceOptions | None = None):
     """Decode ``files`` in threads (Pillow and OpenCV release the GIL), appending each image's
     raw bytes to ``handle`` -- never the whole set in memory. Returns (infos, kept, skipped)."""
     from tqdm.auto import tqdm
 
     def work(path):
         try:
-            return decode_file(path, size, keep_aspect, max_pixels)
+            return decode_file(path, size, keep_aspect, max_pixels, faces)
         except SkipImage as err:
             return err
 
@@ -196,14 +209,33 @@ def _size_rows(name: str, infos: list[dict]) -> dict:
             "height max": int(h.max())}
 
 
-def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, max_pixels, progress) -> None:
+def _face_rows(infos: list[dict]) -> np.ndarray:
+    """(N, 5) float32: each image's face box and eye angle in original pixels, NaN where none."""
+    rows = np.full((len(infos), 5), np.nan, np.float32)
+    for row, info in zip(rows, infos):
+        if info.get("face") is not None:
+            row[:4] = info["face"]
+            row[4] = np.nan if info.get("angle") is None else info["angle"]
+    return rows
+
+
+def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, max_pixels, progress,
+                 faces: FaceOptions | None = None) -> None:
     """Decode every split straight into a new cache folder, published atomically when complete.
 
-    ``meta.json`` records each file's byte size, checked before the cache is trusted.
+    ``meta.json`` records each file's byte size, checked before the cache is trusted. With
+    active ``faces`` it also records, per split, each image's face box (``<split>.faces.npy``)
+    and the files where none was found.
     """
+    detect = faces is not None and faces.active
+    if detect:
+        from .faces import cascade_folder
+
+        cascade_folder()  # import OpenCV's cascades here, not first in a decoding thread
     index = {name: i for i, name in enumerate(classes)}
     skipped, warnings, sizes, modes = [], [], [], {}
-    meta = {"classes": list(classes), "splits": {}}
+    no_face = []
+    meta = {"classes": list(classes), "splits": {}, "faces": dataclasses.asdict(faces) if detect else None}
     with atomic.publish_dir(folder) as tmp:
         for name in [s for s in SPLIT_ORDER if s in layouts]:
             layout = layouts[name]
@@ -213,8 +245,9 @@ def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, 
             files = [p for c in classes for p in layout.files.get(c, [])]
             raw = tmp / f"{name}.images.raw"
             with open(raw, "wb") as handle:
+                what = "decoding + finding faces in" if detect else "decoding"
                 infos, kept, bad = _decode_into(handle, root, files, size, keep_aspect, max_pixels, progress,
-                                                f"decoding {layout.folder.name}/")
+                                                f"{what} {layout.folder.name}/", faces if detect else None)
             _raw_to_npy(raw, tmp / f"{name}.images.npy", (len(kept), size, size, 3))
             skipped.extend(bad)
             for info in infos:
@@ -222,6 +255,10 @@ def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, 
             label_of = {p: index[c] for c in classes for p in layout.files.get(c, [])}
             labels = np.array([label_of[p] for p in kept], dtype=np.int32)
             np.save(tmp / f"{name}.labels.npy", labels)
+            if detect:
+                boxes = _face_rows(infos)
+                np.save(tmp / f"{name}.faces.npy", boxes)
+                no_face += [p.relative_to(root).as_posix() for p, box in zip(kept, boxes) if np.isnan(box[0])]
             va = match_valence_arousal(layout.label_tables, layout.folder, kept)
             if va is not None:
                 np.save(tmp / f"{name}.va.npy", va)
@@ -232,7 +269,7 @@ def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, 
                 if c in layout.class_folders and layout.files.get(c) and not np.any(labels == index[c]):
                     warnings.append(f"{layout.class_folders[c].relative_to(root).as_posix()}/ has no readable image")
         meta["report"] = {"skipped": [dataclasses.asdict(s) for s in skipped], "warnings": warnings,
-                          "sizes": sizes, "modes": modes}
+                          "sizes": sizes, "modes": modes, "no_face": no_face}
         meta["bytes"] = {p.name: p.stat().st_size for p in tmp.iterdir()}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
@@ -255,6 +292,7 @@ def _read_cache(folder: Path):
             "images": np.load(folder / f"{name}.images.npy", mmap_mode="r"),
             "labels": np.load(folder / f"{name}.labels.npy"),
             "va": np.load(folder / f"{name}.va.npy") if info["va"] else None,
+            "faces": np.load(folder / f"{name}.faces.npy") if meta.get("faces") else None,
         }
     report = meta["report"]
     report["skipped"] = [Skipped(**s) for s in report["skipped"]]
@@ -295,7 +333,8 @@ def _hold_out(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
     def take(mask, source):
         return {"source": source, "files": [f for f, m in zip(split["files"], mask) if m],
                 "labels": split["labels"][mask], "images": take_rows(split["images"], np.flatnonzero(mask)),
-                "va": None if split["va"] is None else split["va"][mask]}
+                "va": None if split["va"] is None else split["va"][mask],
+                "faces": None if split.get("faces") is None else split["faces"][mask]}
 
     return (take(~held_mask, split["source"]),
             take(held_mask, f"{split['source']} (held out {fraction:.0%})"))
@@ -310,8 +349,10 @@ def hold_out(split: ImageSplit, fraction: float, seed: int = 0, name: str = "mon
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
     kept, held = _hold_out({"source": split.source, "files": split.files, "labels": split.labels,
-                            "images": split.images, "va": split.valence_arousal}, fraction, seed)
-    as_split = lambda n, p: ImageSplit(n, p["source"], p["files"], p["labels"], p["images"], p["va"])  # noqa: E731
+                            "images": split.images, "va": split.valence_arousal, "faces": split.faces},
+                           fraction, seed)
+    as_split = lambda n, p: ImageSplit(n, p["source"], p["files"], p["labels"], p["images"], p["va"],  # noqa: E731
+                                       p["faces"])
     return as_split(split.name, kept), as_split(name, held)
 
 
@@ -326,6 +367,8 @@ def load_dataset(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool | None = None,
     announce: bool = True,
+    faces: str | None = None,
+    face_margin: float | None = None,
     log=print,
 ) -> ExpressionDataset:
     """Scan, decode and cache the dataset at ``root`` (see ``resolve_data_root`` for the default).
@@ -335,11 +378,16 @@ def load_dataset(
     ``progress`` shows a progress bar while decoding (default: when stderr is a terminal).
     ``announce=False`` leaves out the line saying which data was chosen (a chapter's
     ``setup()`` banner says it once); warnings and skipped files are still logged.
+    ``faces``: "as-is" (AffectNet-style face crops: the default, or ``FERCOURSE_FACES``),
+    "crop" (detect the largest face and crop to it, ``face_margin`` of its side added on each
+    side) or "align" (crop, and level the eyes); see ``fercourse.data.faces``. Detection runs
+    once per file; files without a face keep the whole frame and are listed in the report.
     """
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
     if validation_split is not None and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be between 0 and 1, got {validation_split}")
+    face_opts = face_options(faces, face_margin)
     data_root = resolve_data_root(root, log=log if announce else (lambda *_: None))
     base = data_root.path
     layouts, classes = read_layout(base, class_policy)
@@ -350,13 +398,15 @@ def load_dataset(
                         f"0.2) to hold out part of Train.")
     options = {"size": image_size, "keep_aspect": keep_aspect, "max_pixels": max_pixels,
                "classes": list(classes), "policy": class_policy}
+    if face_opts.active:  # only then: the as-is caches of earlier versions keep their keys
+        options["faces"] = face_opts.key()
     fingerprint = _fingerprint(base, layouts, options)
     cache = paths.cache_dir() / "decoded" / fingerprint
     if not _cache_is_valid(cache):
         shutil.rmtree(cache, ignore_errors=True)  # incomplete or damaged (or from an older version)
         show = sys.stderr.isatty() if progress is None else progress
         with timings.phase("decode", str(base)):
-            _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show)
+            _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show, face_opts)
     cached_classes, splits, parts = _read_cache(cache)
     for name, split in splits.items():
         if not len(split["files"]):
@@ -377,16 +427,27 @@ def load_dataset(
     counts = pd.DataFrame({name: [int(np.sum(s["labels"] == i)) for i in range(len(cached_classes))]
                            for name, s in ordered.items()}, index=list(cached_classes))
     counts.loc["total"] = counts.sum()
+    face_counts = None
+    if all(s["faces"] is not None for s in ordered.values()):  # faces were detected
+        face_counts = pd.DataFrame({name: [int(np.sum(~np.isnan(s["faces"][:, 0]) & (s["labels"] == i)))
+                                           for i in range(len(cached_classes))]
+                                    for name, s in ordered.items()}, index=list(cached_classes))
+        face_counts.loc["total"] = face_counts.sum()
     report = ScanReport(root=paths.display_path(base), counts=counts,
                         sizes=pd.DataFrame(parts["sizes"]).set_index("split").T,
-                        modes=parts["modes"], skipped=parts["skipped"], warnings=parts["warnings"])
+                        modes=parts["modes"], skipped=parts["skipped"], warnings=parts["warnings"],
+                        faces=face_counts, no_face=list(parts.get("no_face") or []))
     for warning in report.warnings:
         log(f"warning: {warning}")
     if report.skipped:
         log(f"skipped {len(report.skipped)} file(s); see dataset.report.skipped_table()")
+    if report.no_face:
+        log(f"no face found in {len(report.no_face)} file(s): the whole frame is used "
+            "(see dataset.report.no_face)")
     return ExpressionDataset(
         root=data_root, classes=tuple(cached_classes), report=report, image_size=image_size,
         keep_aspect=keep_aspect, fingerprint=split_fingerprint, decoded_fingerprint=fingerprint,
-        splits={name: ImageSplit(name, s["source"], s["files"], s["labels"], s["images"], s["va"])
+        face_options=face_opts,
+        splits={name: ImageSplit(name, s["source"], s["files"], s["labels"], s["images"], s["va"], s["faces"])
                 for name, s in ordered.items()},
     )

@@ -1,0 +1,77 @@
+"""Frames that are not face crops: a generated face placed at a known position, size and
+in-plane rotation on a larger scene -- what a webcam frame or a head-and-shoulders photo is to
+AffectNet's crops. They test and demonstrate face detection (``fercourse.data.faces``).
+
+The known box of a frame is where the built-in set's crop (``generate.FACE_BOX``) of the same
+face lands: detecting the face and cropping should recover about that square.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..data.classes import AFFECTNET_CLASSES
+from .expressions import sample_expression
+from .faces import background, render_face, sample_identity
+from .generate import FACE_BOX
+
+
+def compose_frame(rng: np.random.Generator, size: int = 256, *, face: bool = True,
+                  face_share: tuple[float, float] = (0.3, 0.7), max_angle: float = 12.0,
+                  cls: str | None = None) -> dict:
+    """One ``size`` x ``size`` scene. With ``face``, a face of class ``cls`` (random if None)
+    whose crop square spans ``face_share`` of the frame's side, rotated by up to
+    ``max_angle`` degrees. Returns {"image" (size, size, 3) uint8 RGB, "box" (x, y, w, h) of
+    the crop square in frame pixels or None, "angle" degrees (positive: counter-clockwise on
+    screen) or None, "class" or None}."""
+    scene = background(rng, size).astype(np.float32)
+    if not face:
+        return {"image": np.clip(scene, 0, 255).astype(np.uint8), "box": None, "angle": None, "class": None}
+    cls = cls or AFFECTNET_CLASSES[int(rng.integers(len(AFFECTNET_CLASSES)))]
+    rgb, alpha, _ = render_face(sample_identity(rng), sample_expression(cls, rng)["aus"])
+    x0, y0, x1, y1 = FACE_BOX
+    side = float(rng.uniform(*face_share)) * size
+    scale = side / (x1 - x0)
+    angle = float(rng.uniform(-max_angle, max_angle))
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    half = side / 2
+    target = rng.uniform(half, size - half, 2)  # the crop square stays inside the frame
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    matrix[:, 2] += target - centre
+    face_layer = cv2.warpAffine(rgb.astype(np.float32), matrix, (size, size), flags=cv2.INTER_AREA)
+    cover = cv2.warpAffine(alpha.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR)[..., None]
+    image = scene * (1 - cover) + face_layer * cover
+    image = image * rng.uniform(0.8, 1.1) + rng.normal(0, 3, image.shape)
+    box = (float(target[0] - half), float(target[1] - half), side, side)
+    return {"image": np.clip(image, 0, 255).astype(np.uint8), "box": box, "angle": angle, "class": cls}
+
+
+def frames(n: int, seed: int = 0, size: int = 256, **options) -> list[dict]:
+    """``n`` frames from one seeded stream (see :func:`compose_frame` for ``options``)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 17]))
+    return [compose_frame(rng, size, **options) for _ in range(n)]
+
+
+def write_frames(root, per_class: int = 4, seed: int = 0, size: int = 256, *, no_face: int = 1,
+                 splits=("Train", "Validation"), grey: bool = False) -> dict[str, tuple | None]:
+    """Write an AffectNet-style folder tree of frames (JPEG) under ``root``: ``per_class`` frames
+    of every class in each split, the first ``no_face`` of each class without a face; ``grey``
+    writes single-channel files. Returns {path relative to root: known box (x, y, w, h) or None}."""
+    from pathlib import Path
+
+    root = Path(root)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 18]))
+    known = {}
+    for split in splits:
+        for cls in AFFECTNET_CLASSES:
+            folder = root / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                frame = compose_frame(rng, size, face=i >= no_face, cls=cls)
+                image = frame["image"]
+                pixels = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if grey else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+                name = f"{split}/{cls}/{cls}_{i:04d}.jpg"
+                if not cv2.imwrite(str(root / name), pixels, [cv2.IMWRITE_JPEG_QUALITY, 92]):
+                    raise RuntimeError(f"OpenCV could not write {root / name}")
+                known[name] = frame["box"]
+    return known

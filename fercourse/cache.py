@@ -6,6 +6,7 @@ Everything fercourse computes lives under one folder (``fercourse.paths.cache_di
     generated/  the built-in expression dataset (regenerated from its seed on demand)
     decoded/    decoded, resized images of a data folder (memory-mapped ``.npy``)
     features/   frozen-backbone features (``.npy`` + ``.sha256``)
+    exports/    TFLite conversions and their predictions (``fercourse.export``)
     models/     the model store: weights, histories, checkpoints
     logs/       TensorFlow's C++ log (kept out of notebooks)
 """
@@ -21,6 +22,7 @@ KINDS = {
     "generated": "the built-in dataset, regenerated from its seed when needed",
     "decoded": "decoded images of each data folder, re-decoded when needed",
     "features": "frozen-backbone features, recomputed when needed",
+    "exports": "TFLite conversions and their predictions, redone when needed",
     "models": "trained models: clearing them means training again",
     "logs": "TensorFlow's log file",
 }

@@ -30,6 +30,7 @@ def redirect_fd2(target: Path) -> Iterator[None]:
     Python's ``sys.stderr`` is flushed first so nothing written before is lost.
     """
     sys.stderr.flush()
+    Path(target).parent.mkdir(parents=True, exist_ok=True)  # a fresh cache has no logs/ yet
     saved = os.dup(2)
     with open(target, "ab") as sink:
         os.dup2(sink.fileno(), 2)

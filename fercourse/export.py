@@ -11,6 +11,11 @@ the model in three formats and ``score_exports`` measures each in the interprete
 Batch normalisation is folded into the preceding convolution or dense layer first
 (:func:`fold_batch_norm`): one layer fewer per block at inference, identical outputs.
 The interpreter is LiteRT's (``ai_edge_litert``) when installed, else ``tf.lite``'s.
+
+Conversions and the interpreter's predictions are cached (``<cache>/exports/``): a flatbuffer
+is keyed by the converted model's architecture and weights, the format, the calibration images
+and the TensorFlow version; predictions by the flatbuffer's and the images' checksums. Both are
+deterministic, so a re-run of the chapter converts nothing and only re-measures the latency.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from . import atomic, paths
 from .env import import_tensorflow
 
 FORMATS = ("float32", "float16", "int8")
@@ -196,6 +202,55 @@ def score_exports(name: str, model, images: np.ndarray, labels: np.ndarray, repr
         return _score_exports(name, model, images, labels, representative, threads, fold, formats)
 
 
+def _digest(*arrays_or_bytes) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for item in arrays_or_bytes:
+        digest.update(item if isinstance(item, bytes) else np.ascontiguousarray(item).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _cached_bytes(name: str, compute) -> bytes:
+    """``compute()``'s bytes, kept as ``<cache>/exports/<name>`` (checksummed, written atomically)."""
+    path = paths.cache_dir() / "exports" / name
+    if atomic.verify(path):
+        return path.read_bytes()
+    atomic.remove_with_checksum(path)
+    data = compute()
+    atomic.write_bytes(path, data)
+    atomic.checksum(path)
+    return data
+
+
+def cached_tflite(model, kind: str, representative: np.ndarray | None = None) -> bytes:
+    """:func:`to_tflite`, converted once per (architecture, weights, format, calibration images,
+    TensorFlow version)."""
+    import json
+
+    from .train.store import architecture_digest, weights_digest
+
+    tf, _ = import_tensorflow()
+    calibration = _digest(np.asarray(representative)) if kind == "int8" and representative is not None else None
+    key = _digest(json.dumps([architecture_digest(model), weights_digest(model), kind, calibration,
+                              tf.__version__]).encode())
+    return _cached_bytes(f"{kind}-{key}.tflite", lambda: to_tflite(model, kind, representative))
+
+
+def cached_predictions(flatbuffer: bytes, runner, images: np.ndarray) -> np.ndarray:
+    """:func:`predict_tflite`, computed once per (flatbuffer, images)."""
+    import io as _io
+
+    key = _digest(flatbuffer, np.asarray(images))
+
+    def compute() -> bytes:
+        buffer = _io.BytesIO()
+        np.save(buffer, predict_tflite(runner, images))
+        return buffer.getvalue()
+
+    return np.load(_io.BytesIO(_cached_bytes(f"proba-{key}.npy", compute)))
+
+
 def _score_exports(name, model, images, labels, representative, threads, fold, formats):
     reference = float32_copy(model)
     keras_proba = reference.predict(np.asarray(images, np.float32) / 255.0, verbose=0)
@@ -204,9 +259,9 @@ def _score_exports(name, model, images, labels, representative, threads, fold, f
     source = fold_batch_norm(reference) if fold and _has_batch_norm(reference) else reference
     rows, files = [], {}
     for kind in formats:
-        flat = to_tflite(source, kind, representative if kind == "int8" else None)
+        flat = cached_tflite(source, kind, representative if kind == "int8" else None)
         runner = interpreter(flat, threads)
-        pred = predict_tflite(runner, images).argmax(axis=1)
+        pred = cached_predictions(flat, runner, images).argmax(axis=1)
         rows.append(ExportRow(name, kind, len(flat) / 1e6, latency_ms(runner, images[0]),
                               float(np.mean(pred == labels)), keras_accuracy, float(np.mean(pred == keras_pred))))
         files[kind] = flat

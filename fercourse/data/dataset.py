@@ -115,7 +115,12 @@ class ExpressionDataset:
 
     @property
     def name(self) -> str:
-        return self.root.description
+        """Where the data came from; and, when faces were detected, how they were cropped."""
+        if not self.face_options.active:
+            return self.root.description
+        how = "cropped to the largest face" + (" with the eyes levelled" if self.face_options.mode == "align" else "")
+        return (f"{self.root.description}; {how} (OpenCV Haar cascade, margin {self.face_options.margin:.0%} "
+                f"per side; no face: whole frame)")
 
     @property
     def label(self) -> str:

@@ -13,7 +13,9 @@ import numpy as np
 from ..data.classes import AFFECTNET_CLASSES
 from .expressions import sample_expression
 from .faces import background, render_face, sample_identity
-from .generate import FACE_BOX
+from .generate import FACE_BOX, GENERATOR_VERSION
+
+FRAMES_VERSION = 1  # with GENERATOR_VERSION in the folder name: a change regenerates the frames
 
 
 def compose_frame(rng: np.random.Generator, size: int = 256, *, face: bool = True,
@@ -75,3 +77,18 @@ def write_frames(root, per_class: int = 4, seed: int = 0, size: int = 256, *, no
                     raise RuntimeError(f"OpenCV could not write {root / name}")
                 known[name] = frame["box"]
     return known
+
+
+def ensure_frames(per_class: int = 3, seed: int = 0, size: int = 256):
+    """A small frame set (``write_frames``, one frame per class without a face) written once into
+    ``<cache>/generated/`` -- a stable folder, so its decoded cache is reused. Returns its root."""
+    import json
+
+    from .. import atomic, paths
+
+    root = paths.cache_dir() / "generated" / f"frames-v{GENERATOR_VERSION}.{FRAMES_VERSION}-seed{seed}-{per_class}-{size}px"
+    if not (root / "known_boxes.json").exists():
+        with atomic.publish_dir(root) as tmp:
+            known = write_frames(tmp, per_class, seed, size)
+            (tmp / "known_boxes.json").write_text(json.dumps(known, indent=1), encoding="utf-8")
+    return root

@@ -240,3 +240,32 @@ def test_bench_cam_runs_at_tiny_size_and_both_methods_agree():
     assert "ratio (baseline / fercourse)" in out
     difference = float(re.search(r"largest difference between the maps: (\S+)", out).group(1))
     assert difference < 1e-3
+
+
+def test_score_cam_and_perturbation_curves_are_cached_by_model_and_inputs(tf_keras, tmp_path, monkeypatch):
+    """The slow analyses run once per (weights, inputs, settings): a second call does not run the
+    model; new weights or other images compute again (fercourse.memo)."""
+    from fercourse.cam import ScoreCAM
+    from fercourse.cam.faithfulness import perturbation_curves
+
+    _, keras = tf_keras
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    model = _square_detector(keras)
+    images, _ = _square_images(4)
+    first = ScoreCAM(model, channels=1)(images, classes=0)
+    curves = perturbation_curves(model, images, first, np.zeros(4, int), steps=4)
+    calls = []
+    real = model.predict_on_batch
+    monkeypatch.setattr(model, "predict_on_batch", lambda x: calls.append(1) or real(x))
+    np.testing.assert_array_equal(ScoreCAM(model, channels=1)(images, classes=0), first)
+    again = perturbation_curves(model, images, first, np.zeros(4, int), steps=4)
+    np.testing.assert_array_equal(again.probabilities, curves.probabilities)
+    assert not calls  # read from the cache, the model never ran
+    perturbation_curves(model, images[:3], first[:3], np.zeros(3, int), steps=4)
+    assert calls  # other images: computed
+    calls.clear()
+    detector = model.get_layer("detector")
+    kernel, bias = detector.get_weights()
+    detector.set_weights([kernel, bias + 1.0])
+    ScoreCAM(model, channels=1)(images, classes=0)
+    assert calls  # other weights: computed

@@ -51,8 +51,11 @@ def perturbation_curves(model, images, maps, classes, *, kind: str = "deletion",
 
     Deletion replaces the top-ranked pixels by the ``baseline`` image ("blur": a Gaussian blur
     of the image, so no sharp artificial edges are added; "zero": black); insertion starts from
-    the baseline and puts them back.
+    the baseline and puts them back. Computed once per (model, images, maps, classes, settings):
+    the curves are cached (``fercourse.memo``).
     """
+    from ..memo import cached_array
+
     if kind not in ("deletion", "insertion"):
         raise ValueError(f"kind must be 'deletion' or 'insertion', got {kind!r}")
     images = np.asarray(images, np.float32)
@@ -60,6 +63,14 @@ def perturbation_curves(model, images, maps, classes, *, kind: str = "deletion",
     if maps.shape != images.shape[:3]:
         raise ValueError(f"maps {maps.shape} must match the images' (N, H, W) {images.shape[:3]}")
     classes = np.asarray(classes, np.int64)
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    out = cached_array("perturbation", (model, images, maps, classes, kind, steps, baseline),
+                       lambda: _probabilities(model, images, maps, classes, kind, fractions, baseline, batch_size))
+    return PerturbationCurves(kind, fractions, out)
+
+
+def _probabilities(model, images, maps, classes, kind, fractions, baseline, batch_size) -> np.ndarray:
+    """(N, steps + 1): the class probability after each step of :func:`perturbation_curves`."""
     base = _blurred(images) if baseline == "blur" else np.zeros_like(images)
     n, pixels = len(images), int(np.prod(images.shape[1:3]))
     # rank[i, p] = position of pixel p in image i's order (0 = most important); ties broken by index
@@ -67,8 +78,7 @@ def perturbation_curves(model, images, maps, classes, *, kind: str = "deletion",
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(pixels)[None].repeat(n, 0), axis=1)
     rank = rank.reshape(maps.shape)
-    fractions = np.linspace(0.0, 1.0, steps + 1)
-    out = np.zeros((n, steps + 1), np.float32)
+    out = np.zeros((n, len(fractions)), np.float32)
     for s, fraction in enumerate(fractions):
         changed = (rank < int(round(fraction * pixels)))[..., None]
         if kind == "deletion":
@@ -80,7 +90,7 @@ def perturbation_curves(model, images, maps, classes, *, kind: str = "deletion",
             # predict_on_batch runs Keras' compiled predict step: ~2x an eager call here
             probabilities = np.asarray(model.predict_on_batch(perturbed[chunk]), np.float32)
             out[chunk, s] = probabilities[np.arange(len(probabilities)), classes[chunk]]
-    return PerturbationCurves(kind, fractions, out)
+    return out
 
 
 def region_masks(masks) -> np.ndarray:

@@ -160,6 +160,20 @@ class ScoreCAM(BaseCAM):
         super().__init__(model, target_layer, batch_size)
         self.channels = channels
 
+    def __call__(self, images, classes=None) -> np.ndarray:
+        """As :meth:`BaseCAM.__call__`; with ``classes`` given, computed once per (model, images,
+        classes, layer, channels) and cached (``fercourse.memo``): it is the slow method."""
+        if classes is None:
+            return BaseCAM.__call__(self, images, classes)
+        from ..memo import cached_array
+
+        images = np.asarray(images, np.float32)
+        chosen = np.broadcast_to(np.asarray(classes, np.int64), (len(images),))
+        maps = cached_array("score_cam", (self.model, images, chosen, self.target_layer, self.channels),
+                            lambda: BaseCAM.__call__(self, images, chosen))
+        self.classes_ = np.array(chosen)
+        return maps
+
     def _weights(self, images, activations, gradients, classes):
         size = images.shape[1:3]
         b, _, _, k = activations.shape

@@ -308,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.set_defaults(func=_cmd_evaluate)
     ca = sub.add_parser("cache", help="what the cache folder holds per kind; --clear to delete")
     ca.add_argument("--clear", nargs="+", metavar="KIND", choices=["all", "generated", "decoded", "features",
-                                                                   "exports", "models", "logs"],
-                    help="delete these kinds (all, generated, decoded, features, exports, models, logs)")
+                                                                   "exports", "results", "models", "logs"],
+                    help="delete these kinds (all, generated, decoded, features, exports, results, models, "
+                         "logs)")
     ca.set_defaults(func=_cmd_cache)
     args = parser.parse_args(argv)
     try:

@@ -7,6 +7,7 @@ Everything fercourse computes lives under one folder (``fercourse.paths.cache_di
     decoded/    decoded, resized images of a data folder (memory-mapped ``.npy``)
     features/   frozen-backbone features (``.npy`` + ``.sha256``)
     exports/    TFLite conversions and their predictions (``fercourse.export``)
+    results/    analysis results of trained models (Score-CAM, deletion/insertion; ``fercourse.memo``)
     models/     the model store: weights, histories, checkpoints
     logs/       TensorFlow's C++ log (kept out of notebooks)
 """
@@ -23,6 +24,7 @@ KINDS = {
     "decoded": "decoded images of each data folder, re-decoded when needed",
     "features": "frozen-backbone features, recomputed when needed",
     "exports": "TFLite conversions and their predictions, redone when needed",
+    "results": "analysis results of trained models (CAM maps, curves), recomputed when needed",
     "models": "trained models: clearing them means training again",
     "logs": "TensorFlow's log file",
 }

@@ -19,7 +19,11 @@ def tiny_tree(tmp_path, monkeypatch):
             folder = root / split / cls
             folder.mkdir(parents=True)
             for i in range(n):
-                pixels = rng.integers(0, 60, (64, 64, 3)) + ci * 25
+                # The class is where a bright block sits (not the overall brightness, which the
+                # light VGG's per-image standardisation removes, as it should).
+                pixels = rng.integers(0, 60, (64, 64, 3))
+                row, col = divmod(ci, 4)
+                pixels[8 + 24 * row:24 + 24 * row, 2 + 16 * col:14 + 16 * col] += 180
                 Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
     return root
 

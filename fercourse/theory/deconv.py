@@ -77,15 +77,21 @@ class Deconvnet:
     """Project activations of ``layer`` of a Keras ``model`` back to the input.
 
     ``model``: a chain of Conv2D (ReLU or linear activation, any padding Keras supports with
-    stride 1) and MaxPooling2D(2) layers up to ``layer`` (what follows is ignored); other
-    layers raise ``ValueError`` naming them.
+    stride 1) and MaxPooling2D(2) layers up to ``layer`` (what follows is ignored), optionally
+    after a first per-image standardisation (the light VGG's): the projection then lands in
+    the standardised image, which is what the first convolution sees. Other layers raise
+    ``ValueError`` naming them.
     """
 
     def __init__(self, model, layer: str):
         self.model = model
         chain = []
+        self.standardize = False
         for item in model.layers:
             if isinstance(item, keras.layers.InputLayer):
+                continue
+            if type(item).__name__ == "PerImageStandardization" and not chain and not self.standardize:
+                self.standardize = True
                 continue
             if isinstance(item, keras.layers.Conv2D) and item.strides == (1, 1):
                 activation = getattr(item.activation, "__name__", "")
@@ -106,7 +112,9 @@ class Deconvnet:
 
     def forward(self, images):
         """Run the chain; returns the target activations and the records the backward pass needs."""
-        x = tf.constant(np.asarray(images, np.float32))
+        from ..models.standardize import standardize
+
+        x = tf.constant(standardize(images) if self.standardize else np.asarray(images, np.float32))
         records = []
         for item in self.chain:
             if isinstance(item, keras.layers.Conv2D):

@@ -60,8 +60,8 @@ def test_the_monitor_slice_is_stratified_disjoint_and_seeded(train_only_tree):
     assert monitor.name == "monitor" and "held out" in monitor.source
 
 
-def _dense(keras, units=4, dropout=0.0, name=None):
-    layers = [keras.Input((6,)), keras.layers.Dense(units, activation="relu")]
+def _dense(keras, units=4, dropout=0.0, name=None, dtype=None):
+    layers = [keras.Input((6,)), keras.layers.Dense(units, activation="relu", dtype=dtype)]
     layers += [keras.layers.Dropout(dropout)] if dropout else []
     return keras.Sequential(layers + [keras.layers.Dense(2, activation="softmax")], name=name)
 
@@ -74,6 +74,9 @@ def test_the_architecture_digest_sees_builder_edits_not_auto_names(tf_keras):
     assert architecture_digest(_dense(keras, units=5)) != first
     assert architecture_digest(_dense(keras, dropout=0.3)) != first
     assert architecture_digest(_dense(keras, dropout=0.3)) != architecture_digest(_dense(keras, dropout=0.5))
+    # the precision a layer computes in is architecture (a nested "name" inside its dtype policy)
+    assert architecture_digest(_dense(keras, dtype="mixed_bfloat16")) != first
+    assert architecture_digest(_dense(keras, dtype="float32")) == first  # float32 is the default here
 
 
 def test_an_edited_builder_never_reloads_stale_weights(tf_keras, tmp_path):
@@ -132,6 +135,11 @@ def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tm
     recipes.train_vgg16_transfer(data, config, weights=files[1], copies=0, verbose=0, log=lambda *a: None)
     second = set(features.iterdir())
     assert first and len(second) == 2 * len(first)  # other weights under the same label: new files
+    # The same weights computed in another precision: features of their own, never mixed.
+    for policy in ("float32", "mixed_bfloat16"):
+        recipes.train_vgg16_transfer(data, config, weights=files[0], copies=0, verbose=0, log=lambda *a: None,
+                                     policy=policy)
+    assert len(set(features.iterdir())) == len(second) + len(first)
 
 
 def test_what_else_decides_a_run_is_part_of_its_key(tf_keras, tmp_path):

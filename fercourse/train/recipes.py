@@ -111,11 +111,14 @@ class TransferResult:
     fit_proba: np.ndarray | None = None  # (N_fit, C) the final model's probabilities on them
 
 
-@scoped_policy(fixed="float32")  # the head is tiny; features are cached in float32
+# The hardware's policy, as for the light VGG: the backbone's features (blocks 1-4 of every
+# image and copy, ~10 GFLOP each) and block 5's fine-tuning are most of part 2's arithmetic;
+# they are cached in float32 whatever the policy, and keyed by it.
+@scoped_policy
 def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights="auto",
                          copies: int = AUGMENTED_COPIES, fine_tune: TrainConfig | None = None,
                          fine_tune_on: str = "features", force: bool = False, store=None, verbose="auto",
-                         log=print, stored_only: bool = False) -> TransferResult:
+                         log=print, stored_only: bool = False, policy: str | None = None) -> TransferResult:
     """Two-phase transfer learning of VGG16 on ``data``; see the module docstring.
 
     Blocks 1-4 run once per image and their (S/16, S/16, 512) maps are cached; block 5
@@ -142,9 +145,10 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     blocks1to4 = keras.Sequential([keras.Input((size, size, 3)), VGGPreprocess(), trunk(backbone)])
     block5 = block5_of(backbone)
     fit_part, monitor = hold_out(data["train"], c.monitor_fraction, c.seed)
-    # Keyed by the weights themselves (not their label) and by how Train was split.
+    # Keyed by the weights themselves (not their label), by how Train was split and by the
+    # precision the backbone computed in.
     key = {"data": data.fingerprint, "weights": weights_digest(backbone), "size": size,
-           "monitor": [c.monitor_fraction, c.seed]}
+           "monitor": [c.monitor_fraction, c.seed], "policy": keras.config.dtype_policy().name}
 
     def maps(split, images, copy=0):  # blocks 1-4, then block 5 (both cached); copy 0 = as is
         augment = augmentation_layers(c.seed + 1000 * copy) if copy else None

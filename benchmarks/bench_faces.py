@@ -42,7 +42,7 @@ def _plain(root: Path, files: list[str]) -> int:
 
 def run(quick: bool = False) -> tuple[list[Result], list[str]]:
     from fercourse.data import load_dataset
-    from fercourse.data.faces import box_iou
+    from fercourse.data.faces import box_iou, crop_box
     from fercourse.synthetic.frames import write_frames
 
     per_class = 3 if quick else 63  # x 8 classes x 2 splits = 48 or 1,008 frames
@@ -73,9 +73,8 @@ def run(quick: bool = False) -> tuple[list[Result], list[str]]:
             if known[name] is None or np.isnan(box[0]):
                 continue
             found += 1
-            side = max(box[2], box[3]) * (1 + 2 * data.face_options.margin)
-            crop = (box[0] + box[2] / 2 - side / 2, box[1] + box[3] / 2 - side / 2, side, side)
-            matched += box_iou(crop, known[name]) >= 0.5
+            x0, y0, side = crop_box(box[:4], data.face_options.margin)
+            matched += box_iou((x0, y0, side, side), known[name]) >= 0.5
     n = len(files)
     note = (f"{n} frames of 256x256: {times['crop']:.1f} s with detection ({1000 * times['crop'] / n:.1f} ms a "
             f"frame), {times['as-is']:.1f} s without; faces found in {found}/{len(with_face)} (crop matches the "

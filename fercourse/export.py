@@ -27,8 +27,8 @@ import warnings
 
 import numpy as np
 
-from . import atomic, paths
 from .env import import_tensorflow
+from .memo import cached_array, cached_bytes
 
 FORMATS = ("float32", "float16", "int8")
 
@@ -202,53 +202,19 @@ def score_exports(name: str, model, images: np.ndarray, labels: np.ndarray, repr
         return _score_exports(name, model, images, labels, representative, threads, fold, formats)
 
 
-def _digest(*arrays_or_bytes) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for item in arrays_or_bytes:
-        digest.update(item if isinstance(item, bytes) else np.ascontiguousarray(item).tobytes())
-    return digest.hexdigest()[:20]
-
-
-def _cached_bytes(name: str, compute) -> bytes:
-    """``compute()``'s bytes, kept as ``<cache>/exports/<name>`` (checksummed, written atomically)."""
-    path = paths.cache_dir() / "exports" / name
-    if atomic.verify(path):
-        return path.read_bytes()
-    atomic.remove_with_checksum(path)
-    data = compute()
-    atomic.write_bytes(path, data)
-    atomic.checksum(path)
-    return data
-
-
 def cached_tflite(model, kind: str, representative: np.ndarray | None = None) -> bytes:
     """:func:`to_tflite`, converted once per (architecture, weights, format, calibration images,
     TensorFlow version)."""
-    import json
-
-    from .train.store import architecture_digest, weights_digest
-
     tf, _ = import_tensorflow()
-    calibration = _digest(np.asarray(representative)) if kind == "int8" and representative is not None else None
-    key = _digest(json.dumps([architecture_digest(model), weights_digest(model), kind, calibration,
-                              tf.__version__]).encode())
-    return _cached_bytes(f"{kind}-{key}.tflite", lambda: to_tflite(model, kind, representative))
+    calibration = np.asarray(representative) if kind == "int8" and representative is not None else None
+    return cached_bytes(kind, (model, calibration, tf.__version__), lambda: to_tflite(model, kind, representative),
+                        folder="exports", suffix=".tflite")
 
 
 def cached_predictions(flatbuffer: bytes, runner, images: np.ndarray) -> np.ndarray:
     """:func:`predict_tflite`, computed once per (flatbuffer, images)."""
-    import io as _io
-
-    key = _digest(flatbuffer, np.asarray(images))
-
-    def compute() -> bytes:
-        buffer = _io.BytesIO()
-        np.save(buffer, predict_tflite(runner, images))
-        return buffer.getvalue()
-
-    return np.load(_io.BytesIO(_cached_bytes(f"proba-{key}.npy", compute)))
+    return cached_array("proba", (flatbuffer, np.asarray(images)), lambda: predict_tflite(runner, images),
+                        folder="exports")
 
 
 def _score_exports(name, model, images, labels, representative, threads, fold, formats):

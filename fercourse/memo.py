@@ -27,7 +27,10 @@ def model_digest(model) -> str:
 
 
 def _feed(digest, part) -> None:
-    if isinstance(part, np.ndarray) or hasattr(part, "__array__") and not hasattr(part, "weights"):
+    if isinstance(part, bytes):
+        digest.update(f"bytes{len(part)}".encode())
+        digest.update(part)
+    elif isinstance(part, np.ndarray) or hasattr(part, "__array__") and not hasattr(part, "weights"):
         array = np.ascontiguousarray(np.asarray(part))
         digest.update(f"array{array.shape}{array.dtype.str}".encode())
         digest.update(array.tobytes())
@@ -39,22 +42,34 @@ def _feed(digest, part) -> None:
 
 
 def key_of(*parts) -> str:
-    """A digest of ``parts``: arrays by shape, dtype and bytes; Keras models by
-    :func:`model_digest`; anything else by its JSON."""
+    """A digest of ``parts``: bytes as they are; arrays by shape, dtype and bytes; Keras models
+    by :func:`model_digest`; anything else by its JSON."""
     digest = hashlib.sha256(f"v{RESULTS_VERSION}".encode())
     for part in parts:
         _feed(digest, part)
     return digest.hexdigest()[:20]
 
 
-def cached_array(name: str, parts: tuple, compute) -> np.ndarray:
-    """``compute()`` (an array), computed once per ``key_of(name, *parts)``."""
-    path = paths.cache_dir() / "results" / f"{name}-{key_of(name, *parts)}.npy"
+def cached_bytes(name: str, parts: tuple, compute, *, folder: str = "results", suffix: str = "") -> bytes:
+    """``compute()`` (bytes), computed once per ``key_of(name, *parts)`` and kept as
+    ``<cache>/<folder>/<name>-<key><suffix>`` (checksummed, written atomically)."""
+    path = paths.cache_dir() / folder / f"{name}-{key_of(name, *parts)}{suffix}"
     if atomic.verify(path):
-        return np.load(path)
+        return path.read_bytes()
     atomic.remove_with_checksum(path)
-    out = np.asarray(compute())
-    with atomic.publish(path) as tmp:
-        np.save(tmp, out)
+    data = compute()
+    atomic.write_bytes(path, data)
     atomic.checksum(path)
-    return out
+    return data
+
+
+def cached_array(name: str, parts: tuple, compute, *, folder: str = "results") -> np.ndarray:
+    """``compute()`` (an array), computed once per ``key_of(name, *parts)``."""
+    import io
+
+    def as_npy() -> bytes:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(compute()))
+        return buffer.getvalue()
+
+    return np.load(io.BytesIO(cached_bytes(name, parts, as_npy, folder=folder, suffix=".npy")))

@@ -55,6 +55,7 @@ def face_crops_figure(data, split: str = "train", n: int = 6, *, seed: int = 0, 
     from PIL import Image
 
     from .data.decode import to_rgb_uint8
+    from .data.faces import crop_box
 
     part = data[split]
     if part.faces is None:
@@ -76,9 +77,9 @@ def face_crops_figure(data, split: str = "train", n: int = 6, *, seed: int = 0, 
             top.set_title("no face: whole frame", fontsize=8)
         else:
             top.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="tab:blue", linewidth=1.5))
-            side = max(w, h) * (1 + 2 * data.face_options.margin)
+            x0, y0, side = crop_box((x, y, w, h), data.face_options.margin)
             turn = 0.0 if math.isnan(angle) else math.radians(angle)
-            cx, cy, half = x + w / 2, y + h / 2, side / 2
+            cx, cy, half = x0 + side / 2, y0 + side / 2, side / 2
             # The crop's corners in the frame: the square turned by -angle (the crop undoes the tilt).
             corners = [(cx + dx * math.cos(turn) + dy * math.sin(turn), cy - dx * math.sin(turn) + dy * math.cos(turn))
                        for dx, dy in ((-half, -half), (half, -half), (half, half), (-half, half))]

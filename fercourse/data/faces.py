@@ -159,6 +159,14 @@ def eye_angle(image: np.ndarray, box) -> float | None:
     return angle if abs(angle) <= MAX_EYE_ANGLE else None
 
 
+def crop_box(box, margin: float) -> tuple[float, float, int]:
+    """The square cropped around a face ``box`` (x, y, w, h): ``(x0, y0, side)`` in the frame's
+    pixels, ``margin`` of the face's longer side added on each side, centred on the face."""
+    x, y, w, h = box
+    side = max(2, int(round(max(w, h) * (1 + 2 * margin))))
+    return x + w / 2 - side / 2, y + h / 2 - side / 2, side
+
+
 def crop_square(rgb: np.ndarray, box, margin: float, angle: float = 0.0) -> tuple[np.ndarray, tuple]:
     """A square crop around ``box`` with ``margin`` of its side added on each side, rotated by
     ``angle`` degrees about the box's centre (counter-clockwise: it levels an eye line tilted by
@@ -166,13 +174,12 @@ def crop_square(rgb: np.ndarray, box, margin: float, angle: float = 0.0) -> tupl
     (x0, y0, S))``: the crop's top-left corner and side in the frame's pixels (before rotation)."""
     import cv2
 
-    x, y, w, h = box
-    side = max(2, int(round(max(w, h) * (1 + 2 * margin))))
-    cx, cy = x + w / 2, y + h / 2
+    x0, y0, side = crop_box(box, margin)
+    cx, cy = x0 + side / 2, y0 + side / 2
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
     matrix[:, 2] += (side / 2 - cx, side / 2 - cy)
     crop = cv2.warpAffine(rgb, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return crop, (cx - side / 2, cy - side / 2, side)
+    return crop, (x0, y0, side)
 
 
 def find_face(rgb: np.ndarray, options: FaceOptions) -> tuple[np.ndarray, dict]:

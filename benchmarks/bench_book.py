@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_book.py            # every chapter (cold: minutes)
     .venv/bin/python benchmarks/bench_book.py q3 q4      # only these chapters
+    .venv/bin/python benchmarks/bench_book.py --keep-cache DIR   # DIR (empty) is the cache, kept
 
 Cold: an empty cache folder (the built-in set generated, images decoded, features extracted,
 every model trained). Warm: the same command again on that cache (models and features
@@ -38,9 +39,13 @@ def run_report(chapters: list[str], cache: Path, build: Path):
     return seconds, pd.read_csv(build / "timings.csv", index_col=0)
 
 
-def book(chapters: list[str]) -> tuple[list[Result], list[str]]:
+def book(chapters: list[str], keep_cache: Path | None = None) -> tuple[list[Result], list[str]]:
+    """Cold then warm report. ``keep_cache``: an empty or new folder to use as the cache and keep
+    (e.g. to execute the committed notebooks on the models trained here); default: a temporary one."""
+    if keep_cache is not None and keep_cache.exists() and any(keep_cache.iterdir()):
+        raise SystemExit(f"{keep_cache} is not empty: a cold run needs an empty cache folder")
     with tempfile.TemporaryDirectory(prefix="fercourse-book-") as tmp:
-        cache, build = Path(tmp) / "cache", Path(tmp) / "build"
+        cache, build = keep_cache or Path(tmp) / "cache", Path(tmp) / "build"
         cold_s, cold = run_report(chapters, cache, build)
         warm_s, warm = run_report(chapters, cache, build)
     which = " ".join(chapters) if chapters else "every chapter"
@@ -59,8 +64,9 @@ def run(quick: bool = False) -> tuple[list[Result], list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapter prefixes (default: all)")
+    parser.add_argument("--keep-cache", type=Path, help="an empty folder to use as the cache, kept afterwards")
     args = parser.parse_args()
-    results, lines = book(args.chapters)
+    results, lines = book(args.chapters, args.keep_cache)
     for result in results:
         for key, value in result.row().items():
             print(f"{key:12s} {value}")

@@ -17,8 +17,15 @@ Augmentation alone: Keras' RandomFlip, RandomRotation, RandomZoom and RandomTran
 row (four resamplings) + contrast + brightness, vs ``augmentation_layers`` (the same ranges,
 one fused warp), each mapped over batches of 16 in ``tf.data``.
 
+Epochs are timed inside one ``fit`` of several epochs (the first left out), each side as it
+trains for real: the baseline with Keras' new iterator every epoch, ours with
+``fit.one_iterator`` (the first step of about half the baseline's epochs stalls for seconds).
+
 Compute efficiency: FLOPs per training step (forward x 3: the backward pass costs about
-twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype.
+twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype - for the
+training step alone (a batch in memory) and for whole epochs of ``fit`` (pipeline included).
+Forms: the step of the batch-norm and anti-aliased variants with fercourse's fused batch norm
+and average-pool blur against Keras' layer and a depthwise convolution.
 Profile: each layer's forward + backward time, alone, against its share of the FLOPs.
 """
 from __future__ import annotations
@@ -81,7 +88,110 @@ def _subset_tree(source: Path, files: list[str], target: Path) -> Path:
     return target
 
 
-def throughput(images: int = 320, repeats: int = 3) -> tuple[list[Result], dict]:
+def epochs_side_by_side(base_model, base_ds, our_model, our_ds, repeats: int, epochs: int = 4):
+    """Seconds per epoch of each, steady state: ``repeats`` alternating ``fit`` calls of
+    ``epochs`` epochs each, the first epoch of every call (tracing, warm-up) left out.
+
+    Each side trains as it would for real: the baseline hands Keras its finite data set (a new
+    iterator every epoch, Keras' default), ours goes through ``fit.one_iterator`` as
+    ``fercourse.train.train`` does. Timing whole epochs inside one ``fit`` - not one ``fit``
+    call per epoch - keeps what happens between epochs in the measurement.
+    """
+    from fercourse.env import import_tensorflow
+    from fercourse.train.fit import one_iterator
+
+    _, keras = import_tensorflow()
+
+    class EpochTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    repeated, steps = one_iterator(our_ds)
+    base, ours = [], []
+    for _ in range(repeats):
+        for model, kwargs, out in ((base_model, {"x": base_ds}, base),
+                                   (our_model, {"x": repeated, "steps_per_epoch": steps}, ours)):
+            timer = EpochTimes()
+            model.fit(epochs=epochs, verbose=0, callbacks=[timer], **kwargs)
+            out.extend(timer.seconds[1:])
+    return base, ours
+
+
+def step_rate(model, batch_size: int, steps: int = 20, repeats: int = 5) -> float:
+    """Images/s of ``model``'s compiled training step alone: one batch held in memory, the best
+    of ``repeats`` runs of ``steps`` steps (no input pipeline, no augmentation, no callbacks)."""
+    from fercourse.env import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((batch_size, *model.input_shape[1:]), np.float32))
+    y = tf.constant(rng.integers(0, model.output_shape[-1], batch_size).astype("int32"))
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        best = min(best, (time.perf_counter() - start) / steps)
+    return batch_size / best
+
+
+def variant_steps(batch: int = 16, policy: str | None = None) -> str:
+    """Training-step time of the light VGG's forms, with the layers fercourse replaced and with
+    the plain Keras/TensorFlow versions they replace: batch norm (Keras' layer vs the fused
+    kernel) and the anti-aliased pooling's blur (depthwise convolution vs average pools)."""
+    from unittest import mock
+
+    from fercourse.env import import_tensorflow
+    from fercourse.models import batch_norm, light_vgg
+    from fercourse.theory import equivariance
+    from fercourse.train import choose_policy, policy_scope
+
+    tf, keras = import_tensorflow()
+    policy = policy or choose_policy()[0]
+
+    class DepthwiseBlur(equivariance.BlurPool2D):  # the blur as a 2-D depthwise convolution
+        def call(self, x):
+            size = self.filter_size
+            kernel = np.repeat(equivariance.binomial_filter(size)[:, :, None, None], x.shape[-1], axis=2)
+            pad = (size - 1) // 2, size // 2
+            x = tf.pad(x, [[0, 0], pad, pad, [0, 0]], mode="REFLECT")
+            return tf.nn.depthwise_conv2d(x, tf.cast(kernel, x.dtype), [1, self.strides, self.strides, 1], "VALID")
+
+    def keras_bn(**kwargs):
+        return keras.layers.BatchNormalization(**kwargs)
+
+    forms = [("plain", {}, None), ("batch norm: Keras' layer", {"batch_norm": True, "dropout": 0.5},
+                                    mock.patch.object(batch_norm, "fused_batch_normalization", keras_bn)),
+             ("batch norm: fused (ours)", {"batch_norm": True, "dropout": 0.5}, None),
+             ("anti-aliased: depthwise blur", {"anti_alias": True},
+              mock.patch.object(equivariance, "BlurPool2D", DepthwiseBlur)),
+             ("anti-aliased: average pools (ours)", {"anti_alias": True}, None)]
+    lines = [f"training step of each form (batch {batch}, {policy}, one batch in memory, best of 5 x 20 steps):"]
+    for label, kwargs, patch in forms:
+        with policy_scope(policy), (patch or _nothing()):
+            model = light_vgg(8, **kwargs)
+        model.compile(keras.optimizers.Adam(3e-4), "sparse_categorical_crossentropy")
+        rate = step_rate(model, batch)
+        lines.append(f"  {label:36s} {1000 * batch / rate:6.1f} ms a step  ({rate:.0f} images/s)")
+    return "\n".join(lines)
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def throughput(images: int = 320, repeats: int = 3, steps: int = 20) -> tuple[list[Result], dict]:
     """(epoch times of baseline vs ours, facts for the efficiency row)."""
     from fercourse.augment import augmentation_layers
     from fercourse.data import load_dataset
@@ -118,8 +228,7 @@ def throughput(images: int = 320, repeats: int = 3) -> tuple[list[Result], dict]
         ours_model = light_vgg(len(data.classes))
     ours_model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
 
-    base, ours = side_by_side(lambda: plain_model.fit(plain_ds, epochs=1, verbose=0),
-                              lambda: ours_model.fit(ours_ds, epochs=1, verbose=0), repeats)
+    base, ours = epochs_side_by_side(plain_model, plain_ds, ours_model, ours_ds, repeats)
     results = [Result("training throughput (light VGG)", "image_dataset_from_directory + fit, float32, batch 32",
                       f"load_dataset + as_tf_dataset, {policy}, batch {config.batch_size}", base, ours,
                       work=f"one epoch of {images} images", note=f"{images / np.median(ours):.1f} vs "
@@ -128,15 +237,16 @@ def throughput(images: int = 320, repeats: int = 3) -> tuple[list[Result], dict]
         with policy_scope("float32"):
             f32_model = light_vgg(len(data.classes))
         f32_model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
-        base32, ours32 = side_by_side(lambda: plain_model.fit(plain_ds, epochs=1, verbose=0),
-                                      lambda: f32_model.fit(ours_ds, epochs=1, verbose=0), repeats)
+        base32, ours32 = epochs_side_by_side(plain_model, plain_ds, f32_model, ours_ds, repeats)
         results.append(Result("training throughput, both float32", results[0].baseline,
                               f"load_dataset + as_tf_dataset, float32, batch {config.batch_size}", base32, ours32,
                               work=f"one epoch of {images} images",
                               note=f"{images / np.median(ours32):.1f} vs {images / np.median(base32):.1f} images/s"))
-    facts = {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model}
+    facts = {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model,
+             "step_images_per_s": step_rate(ours_model, config.batch_size, steps)}
     if policy != "float32":
         facts["float32_images_per_s"] = images / float(np.median(ours32))
+        facts["float32_step_images_per_s"] = step_rate(f32_model, config.batch_size, steps)
     return results, facts
 
 
@@ -218,15 +328,18 @@ def efficiency(facts: dict) -> str:
     policy's; also float32, the path of CPUs without native bfloat16, when they differ)."""
     dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(facts["policy"], "float32")
     step = 3.0 * sum(layer_flops(facts["model"]).values())
-    runs = [(dtype, facts["images_per_s"])]
+    runs = [(dtype, facts["step_images_per_s"], facts["images_per_s"])]
     if "float32_images_per_s" in facts:
-        runs.append(("float32", facts["float32_images_per_s"]))
+        runs.append(("float32", facts["float32_step_images_per_s"], facts["float32_images_per_s"]))
     lines = []
-    for name, rate in runs:
-        achieved, peak = step * rate, matmul_flops_per_s(name)
-        lines.append(f"compute efficiency, {name}: {step / 1e9:.2f} GFLOP per training image (forward x 3), "
-                     f"{rate:.1f} images/s = {achieved / 1e9:.1f} GFLOP/s; a 2048x2048 {name} matmul "
-                     f"reaches {peak / 1e9:.1f} GFLOP/s here: {achieved / peak:.0%} of it")
+    for name, step_rate_, fit_rate in runs:
+        peak = matmul_flops_per_s(name)
+        for what, rate in (("training step (batch in memory)", step_rate_),
+                           ("fit epoch (pipeline, augmentation, callbacks)", fit_rate)):
+            achieved = step * rate
+            lines.append(f"compute efficiency, {name}, {what}: {step / 1e9:.2f} GFLOP per training image "
+                         f"(forward x 3), {rate:.1f} images/s = {achieved / 1e9:.1f} GFLOP/s; a 2048x2048 "
+                         f"{name} matmul reaches {peak / 1e9:.1f} GFLOP/s here: {achieved / peak:.0%} of it")
     return "\n".join(lines)
 
 
@@ -273,12 +386,13 @@ def profile(batch: int = 16, repeats: int = 5, policy: str = "float32"):
 
 
 def run(quick: bool = False) -> tuple[list[Result], list[str]]:
-    results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3)
+    results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3, steps=2 if quick else 20)
     results.append(augmentation(images=32 if quick else 640, repeats=1 if quick else 3))
     if not quick:
         results.append(equal_budget())
     lines = [efficiency(facts)]
     if not quick:
+        lines.append(variant_steps(policy=facts["policy"]))
         table = profile(policy=facts["policy"])
         lines.append("per-layer profile (forward + backward, batch 16, each layer alone, "
                      f"{facts['policy']}):\n" + table.round(3).to_string())
@@ -296,6 +410,7 @@ def main() -> None:
         for key, value in result.row().items():
             print(f"{key:12s} {value}")
     print(efficiency(facts))
+    print(variant_steps(policy=facts["policy"]))
     print(profile(policy=facts["policy"]).round(3).to_string())
 
 

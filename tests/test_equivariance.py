@@ -186,3 +186,19 @@ def test_circular_max_blur_pool_is_exact_for_even_shifts_and_better_for_odd_ones
     plain = np.mean([equivariance_error(max_pool, x, t, stride=2) for t in odd])
     assert blurred < 0.7 * plain
     assert max_blur_pool(np.full((1, 8, 8, 1), 3.0)).shape == (1, 4, 4, 1)
+
+
+@pytest.mark.parametrize("size,strides,shape", [(3, 2, (2, 9, 10, 3)), (3, 2, (1, 8, 8, 4)), (2, 2, (1, 7, 6, 2)),
+                                                 (4, 3, (1, 11, 9, 2)), (5, 1, (1, 6, 7, 1)), (1, 2, (1, 5, 5, 2))])
+def test_blur_pool_equals_a_depthwise_convolution_with_the_binomial_filter(tf_keras, size, strides, shape):
+    from fercourse.theory.equivariance import BlurPool2D
+
+    tf, _ = tf_keras
+    x = np.random.default_rng(size).random(shape).astype(np.float32)
+    pad = (size - 1) // 2, size // 2
+    padded = tf.pad(x, [[0, 0], pad, pad, [0, 0]], mode="REFLECT")
+    kernel = np.repeat(binomial_filter(size)[:, :, None, None], shape[-1], axis=2)
+    expected = tf.nn.depthwise_conv2d(padded, kernel, [1, strides, strides, 1], "VALID")
+    got = BlurPool2D(size, strides)(x)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -472,3 +472,36 @@ def test_regression_metrics_against_hand_computed_values_and_the_mean_predictor(
     both = RegressionReport(y2, np.stack([p, -p], axis=1)).against(RegressionReport.mean_predictor(y2, y2))
     assert list(both.index.get_level_values(0)) == ["valence", "valence", "arousal", "arousal"]
     assert both.loc[("valence", "model"), "CCC"] == pytest.approx(ccc(y, p))
+
+
+def test_one_iterator_keeps_every_epoch_a_full_reshuffled_pass(tf_keras, tmp_path):
+    from fercourse.train.fit import one_iterator
+
+    tf, keras = tf_keras
+    x = np.arange(40, dtype="float32").reshape(40, 1)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(40, "int32"))).shuffle(40, seed=1).batch(16)
+    repeated, steps = one_iterator(ds)
+    assert steps == 3  # 16 + 16 + 8: the short last batch stays in its epoch
+    seen = [np.sort(np.concatenate([b[0].numpy().ravel() for b in repeated.take(steps * 3)][i * 3:(i + 1) * 3]))
+            for i in range(3)]
+    for epoch in seen:
+        np.testing.assert_array_equal(epoch, x.ravel())  # every sample exactly once a pass
+    orders = [np.concatenate([b[0].numpy().ravel() for b in list(repeated.take(9))[i * 3:(i + 1) * 3]])
+              for i in range(2)]
+    assert not np.array_equal(orders[0], orders[1])  # and a new order each pass
+    assert one_iterator(ds.repeat())[1] is None  # infinite: the caller's epochs stand
+    assert one_iterator([1, 2])[1] is None
+
+    class Count(keras.callbacks.Callback):
+        batches = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.batches.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches[-1] += 1
+
+    small, _, _ = _tiny_task(tf, n=40)
+    train("count", lambda: _tiny_model(keras), small, small, TrainConfig(epochs=3, patience=10),
+          data_fingerprint="t", store=ModelStore(tmp_path / "store"), extra_callbacks=[Count()], verbose=0)
+    assert Count.batches == [3, 3, 3]

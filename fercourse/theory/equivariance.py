@@ -204,16 +204,20 @@ def _register():
             super().__init__(**kwargs)
             self.filter_size, self.strides = int(filter_size), int(strides)
 
-        def build(self, input_shape):
-            channels = int(input_shape[-1])
-            kernel = np.repeat(binomial_filter(self.filter_size)[:, :, None, None], channels, axis=2)
-            self.kernel = tf.constant(kernel)  # fixed, not a weight: nothing to learn or save
-
         def call(self, x):
+            # The n-tap binomial filter is n - 1 two-tap box filters in a row, and subsampling
+            # after the last one is that box filter at the layer's stride: so n - 1 2x2 average
+            # pools (nothing to learn or save). Why not a depthwise convolution with the 2-D
+            # kernel: on the CPU, in bfloat16, that made the anti-aliased light VGG's training
+            # step 131 ms instead of 94 (tests check both give the same numbers).
             pad = (self.filter_size - 1) // 2, self.filter_size // 2
             x = tf.pad(x, [[0, 0], pad, pad, [0, 0]], mode="REFLECT")
-            return tf.nn.depthwise_conv2d(x, tf.cast(self.kernel, x.dtype), [1, self.strides, self.strides, 1],
-                                          "VALID")
+            for step in range(self.filter_size - 1):
+                last = step == self.filter_size - 2
+                x = tf.nn.avg_pool2d(x, 2, self.strides if last else 1, "VALID")
+            if self.filter_size == 1:
+                x = x[:, :: self.strides, :: self.strides]
+            return x
 
         def compute_output_shape(self, input_shape):
             b, h, w, c = input_shape

@@ -202,3 +202,42 @@ def test_blur_pool_equals_a_depthwise_convolution_with_the_binomial_filter(tf_ke
     got = BlurPool2D(size, strides)(x)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_consistency_curve_of_a_model_is_computed_once_and_equals_the_plain_one(tf_keras, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from fercourse.theory.equivariance import consistency_curve, model_consistency_curve
+
+    _, keras = tf_keras
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    images = _images(n=6, size=12)[..., :1].astype(np.float32)
+    expected = consistency_curve(model.predict_on_batch, images, [1, 3])
+    first = model_consistency_curve(model, images, [1, 3])
+    pd.testing.assert_frame_equal(first, expected[first.columns], check_dtype=False)
+    calls, real = [], model.predict_on_batch
+    monkeypatch.setattr(model, "predict_on_batch", lambda x: calls.append(len(x)) or real(x))
+    again = model_consistency_curve(model, images, [1, 3])
+    assert not calls  # read from the cache
+    pd.testing.assert_frame_equal(again, first)
+    dense = model.layers[-1]
+    dense.kernel.assign(dense.kernel * 0.5)
+    model_consistency_curve(model, images, [1, 3])
+    assert calls  # other weights: computed again
+
+
+def test_position_toy_is_trained_once_per_settings(tmp_path, monkeypatch):
+    from fercourse.theory import position_toy
+
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    runs = []
+    monkeypatch.setattr(position_toy, "_train_and_score",
+                        lambda *args: runs.append(args) or {"cnn": {"right accuracy": 0.9}})
+    first = position_toy.position_generalisation(n_train=8, n_test=8, epochs=1)
+    assert position_toy.position_generalisation(n_train=8, n_test=8, epochs=1) == first
+    assert len(runs) == 1
+    position_toy.position_generalisation(n_train=8, n_test=8, epochs=2)
+    assert len(runs) == 2

@@ -283,6 +283,28 @@ def consistency_curve(predict, images, shifts, *, seed: int = 0, mode: str = "ci
                          for s in shifts])
 
 
+def model_consistency_curve(model, images, shifts, *, seed: int = 0, mode: str = "circular"):
+    """:func:`consistency_curve` of a Keras classifier (``model.predict_on_batch``), computed once
+    per model (architecture and weights), images and settings and then read from the cache
+    (``fercourse.memo``): 200 faces at 8 shift sizes are 3,200 predictions, 18 s on 2 cores."""
+    import pandas as pd
+
+    from .. import memo
+
+    shifts = [int(s) for s in shifts]
+    images = np.asarray(images, np.float32)
+    columns = ["max shift", "consistency", "probability change"]
+
+    def compute():
+        curve = consistency_curve(model.predict_on_batch, images, shifts, seed=seed, mode=mode)
+        return curve[columns].to_numpy(np.float64)
+
+    rows = memo.cached_array("consistency_curve", (model, images, shifts, seed, mode), compute)
+    curve = pd.DataFrame(rows, columns=columns)
+    curve["max shift"] = curve["max shift"].astype(int)
+    return curve
+
+
 def activation_centroid(feature_maps) -> np.ndarray:
     """Centre of mass (row, column) of each map's total activation, in map pixels: (B, 2).
     ``feature_maps`` (B, h, w, C), non-negative (after ReLU)."""

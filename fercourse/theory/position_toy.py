@@ -37,7 +37,22 @@ def position_generalisation(n_train: int = 400, n_test: int = 400, epochs: int =
     on left-half positions; score both on left (held-out) and right-half positions.
 
     Returns ``{name: {"parameters", "train accuracy", "left accuracy", "right accuracy"}}``.
+    Trained once per settings and numeric policy, then read from the cache (``fercourse.memo``).
     """
+    import json
+
+    from .. import memo
+    from ..env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    settings = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "seed": seed,
+                "policy": keras.config.dtype_policy().name, "version": 1}
+    data = memo.cached_bytes("position_generalisation", (settings,), lambda: json.dumps(
+        _train_and_score(n_train, n_test, epochs, seed)).encode(), suffix=".json")
+    return json.loads(data)
+
+
+def _train_and_score(n_train: int, n_test: int, epochs: int, seed: int) -> dict:
     from ..env import import_tensorflow
 
     _, keras = import_tensorflow()

@@ -31,6 +31,7 @@ Profile: each layer's forward + backward time, alone, against its share of the F
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -177,18 +178,12 @@ def variant_steps(batch: int = 16, policy: str | None = None) -> str:
              ("anti-aliased: average pools (ours)", {"anti_alias": True}, None)]
     lines = [f"training step of each form (batch {batch}, {policy}, one batch in memory, best of 5 x 20 steps):"]
     for label, kwargs, patch in forms:
-        with policy_scope(policy), (patch or _nothing()):
+        with policy_scope(policy), (patch or contextlib.nullcontext()):
             model = light_vgg(8, **kwargs)
         model.compile(keras.optimizers.Adam(3e-4), "sparse_categorical_crossentropy")
         rate = step_rate(model, batch)
         lines.append(f"  {label:36s} {1000 * batch / rate:6.1f} ms a step  ({rate:.0f} images/s)")
     return "\n".join(lines)
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def throughput(images: int = 320, repeats: int = 3, steps: int = 20) -> tuple[list[Result], dict]:
@@ -335,7 +330,7 @@ def efficiency(facts: dict) -> str:
     for name, step_rate_, fit_rate in runs:
         peak = matmul_flops_per_s(name)
         for what, rate in (("training step (batch in memory)", step_rate_),
-                           ("fit epoch (pipeline, augmentation, callbacks)", fit_rate)):
+                           ("fit epochs (pipeline and augmentation)", fit_rate)):
             achieved = step * rate
             lines.append(f"compute efficiency, {name}, {what}: {step / 1e9:.2f} GFLOP per training image "
                          f"(forward x 3), {rate:.1f} images/s = {achieved / 1e9:.1f} GFLOP/s; a 2048x2048 "

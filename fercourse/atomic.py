@@ -108,6 +108,26 @@ def publish_dir(path: Path | str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def link(source: Path | str, path: Path | str) -> Path:
+    """Publish ``path`` as a second name of the finished file ``source`` (a hard link, renamed
+    into place), or as a copy where the file system has no hard links. Later changes to
+    ``source``'s name (deleting it, say) leave ``path`` whole."""
+    source, path = Path(source), Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:  # another device, or no hard links here
+            shutil.copyfile(source, tmp)
+            _fsync_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_bytes(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`publish`)."""
     path = Path(path)

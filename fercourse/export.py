@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import time
 import warnings
 
@@ -227,7 +228,10 @@ def _score_exports(name, model, images, labels, representative, threads, fold, f
     for kind in formats:
         flat = cached_tflite(source, kind, representative if kind == "int8" else None)
         runner = interpreter(flat, threads)
-        pred = cached_predictions(flat, runner, images).argmax(axis=1)
+        # The accuracy pass on every core: same predictions (XNNPACK splits work, not sums), ~2x
+        # faster on 2 cores; the latency stays measured with ``threads``.
+        bulk = interpreter(flat, os.cpu_count() or 1) if threads is None else runner
+        pred = cached_predictions(flat, bulk, images).argmax(axis=1)
         rows.append(ExportRow(name, kind, len(flat) / 1e6, latency_ms(runner, images[0]),
                               float(np.mean(pred == labels)), keras_accuracy, float(np.mean(pred == keras_pred))))
         files[kind] = flat

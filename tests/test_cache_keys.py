@@ -48,6 +48,26 @@ def test_the_fingerprint_names_the_hold_out_fraction_and_seed(train_only_tree):
     assert set(base["validation"].files) != set(other_seed["validation"].files)
 
 
+def test_models_follow_the_images_not_the_file_times(train_only_tree, tmp_path):
+    import os
+    import shutil
+
+    base = _load(train_only_tree, validation_split=0.2)
+    copy = tmp_path / "copy"  # the same images written again (as a regenerated built-in set is)
+    shutil.copytree(train_only_tree, copy, copy_function=shutil.copyfile)
+    for path in copy.rglob("*.png"):
+        os.utime(path, ns=(1, 1))
+    again = _load(copy, validation_split=0.2)
+    assert again.decoded_fingerprint != base.decoded_fingerprint  # decoded again: the times changed
+    assert again.fingerprint == base.fingerprint  # but the stored models and features still fit
+    first = copy / "Train" / "happy" / "0.png"
+    pixels = np.array(Image.open(first))
+    pixels[0, 0] ^= 0xFF
+    Image.fromarray(pixels).save(first)
+    os.utime(first, ns=(2, 2))  # an edit gets a new time (the decoded cache notices by it)
+    assert _load(copy, validation_split=0.2).fingerprint != base.fingerprint  # one pixel differs
+
+
 def test_the_monitor_slice_is_stratified_disjoint_and_seeded(train_only_tree):
     data = _load(train_only_tree, validation_split=0.25)
     rest, monitor = hold_out(data["train"], 0.1, seed=3)

@@ -49,6 +49,17 @@ def test_every_format_loads_and_agrees_with_keras(trained_small_vgg):
     assert all(r.ms_per_image > 0 for r in rows)
 
 
+def test_the_accuracy_pass_on_every_core_predicts_what_one_thread_does(trained_small_vgg):
+    # score_exports predicts the whole split with os.cpu_count() threads and times with one:
+    # the threads must change the speed only.
+    model, images, _ = trained_small_vgg
+    for kind in export.FORMATS:
+        flat = export.to_tflite(model, kind, images[:32] if kind == "int8" else None)
+        one = export.predict_tflite(export.interpreter(flat, 1), images)
+        two = export.predict_tflite(export.interpreter(flat, 2), images)
+        np.testing.assert_array_equal(one, two)
+
+
 def test_folding_batch_norm_is_exact_and_removes_the_layers(tf_keras):
     from fercourse.models import light_vgg
 

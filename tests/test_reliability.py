@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -206,6 +207,35 @@ def test_backups_that_do_not_verify_are_ignored_and_the_best_loss_survives_a_res
     weights.write_bytes(weights.read_bytes()[:200])
     notes = []
     assert backup.restore(build(), log=notes.append) == 0 and "does not verify" in notes[0]
+
+
+def test_a_best_epoch_links_the_backup_file_and_outlives_its_deletion(tf_keras, tmp_path):
+    from fercourse.train.checkpoints import BestCheckpoint, EpochBackup
+
+    tf, keras = tf_keras
+    _, build = _tiny(tf, keras)
+    model = build()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    backup = EpochBackup(tmp_path / "backup")
+    best = BestCheckpoint(tmp_path, backup=backup)
+    callbacks = [backup.callback(), best.callback()]  # the order fit() uses
+    for cb in callbacks:
+        cb.set_model(model)
+    callbacks[1].on_train_begin()
+    for epoch, loss in enumerate([0.9, 0.5, 0.7]):
+        model.layers[-1].kernel.assign(model.layers[-1].kernel + 1.0)  # new weights every epoch
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, {"val_loss": loss})
+        if epoch == 1:
+            expected = [w.numpy() for w in model.weights]
+            assert best.weights_path.stat().st_ino == backup.last[1].stat().st_ino  # one file, two names
+    shutil.rmtree(backup.folder)  # what fit() does once the entry is complete
+    assert best.exists() and json.loads(best.state_path.read_text())["epoch"] == 2
+    fresh = build()
+    fresh.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    best.load_into(fresh)
+    for got, want in zip(fresh.weights, expected):
+        np.testing.assert_array_equal(got.numpy(), want)
 
 
 # --- policy -----------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from .labels import match_valence_arousal
 from .root import DataRoot, resolve_data_root
 from .rows import take_rows
 
-CACHE_VERSION = 1
+# 2: meta.json carries the decoded content's digest (``_content_digest``), the data fingerprint.
+CACHE_VERSION = 2
 SPLIT_ORDER = ("train", "validation", "test")
 
 
@@ -109,8 +110,8 @@ class ExpressionDataset:
     report: ScanReport
     image_size: int
     keep_aspect: bool
-    fingerprint: str  # the decoded files *and* how they were split: keys models and features
-    decoded_fingerprint: str = ""  # the decoded files alone: keys the decoded-image cache
+    fingerprint: str  # what was decoded (file list, pixels, labels) and how it was split: keys models, features
+    decoded_fingerprint: str = ""  # file names, sizes, times and decoding options: keys the decoded-image cache
     face_options: FaceOptions = dataclasses.field(default_factory=FaceOptions)  # detection applied
 
     @property
@@ -276,14 +277,34 @@ def _build_cache(folder: Path, root: Path, layouts, classes, size, keep_aspect, 
         meta["report"] = {"skipped": [dataclasses.asdict(s) for s in skipped], "warnings": warnings,
                           "sizes": sizes, "modes": modes, "no_face": no_face}
         meta["bytes"] = {p.name: p.stat().st_size for p in tmp.iterdir()}
+        meta["content"] = _content_digest(tmp, meta)
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _content_digest(folder: Path, meta: dict) -> str:
+    """What the decoded data *is*: the classes, each split's file list, and the bytes of its
+    arrays (pixels, labels, faces, valence/arousal) -- not when the files were written.
+
+    Why: the decoded-image cache is keyed by the files' sizes and modification times (cheap to
+    check on every load), but models and features keyed that way were trained again whenever the
+    same images got new times: a regenerated built-in set, a copied cache, a ``touch``.
+    """
+    digest = hashlib.sha256(json.dumps({"classes": meta["classes"], "faces": meta["faces"],
+                                        "splits": meta["splits"]}, sort_keys=True).encode())
+    for path in sorted(folder.glob("*.npy")):
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()[:20]
 
 
 def _cache_is_valid(folder: Path) -> bool:
     """The cache folder is complete: ``meta.json`` parses and every file has its recorded size."""
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        return all((folder / name).stat().st_size == size for name, size in meta["bytes"].items())
+        return bool(meta["content"]) and all((folder / name).stat().st_size == size
+                                             for name, size in meta["bytes"].items())
     except (OSError, ValueError, KeyError):
         return False
 
@@ -301,7 +322,7 @@ def _read_cache(folder: Path):
         }
     report = meta["report"]
     report["skipped"] = [Skipped(**s) for s in report["skipped"]]
-    return meta["classes"], splits, report
+    return meta["classes"], splits, report, meta["content"]
 
 
 # How a stratified hold-out is drawn: part of every model-store key (``fit.train``) and of the
@@ -412,7 +433,7 @@ def load_dataset(
         show = sys.stderr.isatty() if progress is None else progress
         with timings.phase("decode", str(base)):
             _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show, face_opts)
-    cached_classes, splits, parts = _read_cache(cache)
+    cached_classes, splits, parts, content = _read_cache(cache)
     for name, split in splits.items():
         if not len(split["files"]):
             bad = [s for s in parts["skipped"] if s.path.startswith(split["source"])]
@@ -420,12 +441,12 @@ def load_dataset(
             raise DataError(f"{base / split['source']} holds no readable image in its class folders"
                             + (f" ({len(bad)} file(s) skipped - {shown})" if bad else "")
                             + ". Put .jpg or .png images into the class folders.")
-    split_fingerprint = fingerprint
+    split_fingerprint = content  # models and features: keyed by what was decoded, not by file times
     if "validation" not in splits:
         splits["train"], splits["validation"] = _hold_out(splits["train"], validation_split, seed)
         # A different hold-out is a different training set: models and features trained on one
         # must never be reloaded for another (the validation images would leak into training).
-        split_fingerprint = split_key(fingerprint, holdout=validation_split, seed=seed, method=HOLD_OUT_METHOD)
+        split_fingerprint = split_key(content, holdout=validation_split, seed=seed, method=HOLD_OUT_METHOD)
     import pandas as pd
 
     ordered = {name: splits[name] for name in SPLIT_ORDER if name in splits}

@@ -229,7 +229,8 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
     import shutil
 
     _, keras = import_tensorflow()
-    backup, best = EpochBackup(entry.backup_dir), BestCheckpoint(entry.folder)
+    backup = EpochBackup(entry.backup_dir)
+    best = BestCheckpoint(entry.folder, backup=backup)
     with strategy.scope():
         if force:
             entry.clear()
@@ -242,8 +243,8 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience),
-        best.callback(),
         backup.callback(),
+        best.callback(),  # after the backup: a best epoch links the file the backup just wrote
         _history_callback(entry),
         _status_callback(entry.ingredients.get("name", "model"), config.epochs),
         *extra_callbacks,

@@ -26,7 +26,9 @@ twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtyp
 training step alone (a batch in memory) and for whole epochs of ``fit`` (pipeline included).
 Forms: the step of the batch-norm and anti-aliased variants with fercourse's fused batch norm
 and average-pool blur against Keras' layer and a depthwise convolution.
-Profile: each layer's forward + backward time, alone, against its share of the FLOPs.
+Profile: each layer's forward + backward time, alone, against its share of the FLOPs; and the
+kernels of the real training step from TensorFlow's profiler (forward, weight gradient, input
+gradient per layer).
 """
 from __future__ import annotations
 
@@ -380,6 +382,71 @@ def profile(batch: int = 16, repeats: int = 5, policy: str = "float32"):
     return table
 
 
+KINDS = ("forward", "weight grad", "input grad", "other grad")
+
+
+def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
+    """The whole training step under TensorFlow's profiler: per layer, the milliseconds a step of
+    its forward kernel, its weight-gradient kernel and its input-gradient kernel took, next to
+    its share of the FLOPs. Unlike :func:`profile`, the layers run in the real step (the first
+    convolution computes no input gradient; the graph may run two kernels at once, each on both
+    cores, so the kernel times add up to more than the step). Returns (table, step ms), or
+    (None, reason) where this TensorFlow has no trace reader."""
+    import collections
+    import re
+
+    import pandas as pd
+
+    from fercourse.env import import_tensorflow
+    from fercourse.models import light_vgg
+    from fercourse.train import policy_scope
+
+    tf, keras = import_tensorflow()
+    try:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    except ImportError as error:
+        return None, f"no profiler trace reader in this TensorFlow ({error})"
+    with policy_scope(policy):
+        model = light_vgg(8)
+        model.compile(optimizer=keras.optimizers.Adam(3e-4), loss="sparse_categorical_crossentropy")
+    step_ms = batch / step_rate(model, batch, steps=steps, repeats=3) * 1000
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((batch, *model.input_shape[1:]), np.float32))
+    y = tf.constant(rng.integers(0, 8, batch).astype("int32"))
+    folder = tempfile.mkdtemp(prefix="fercourse-trace-")
+    tf.profiler.experimental.start(folder)
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(next(Path(folder).rglob("*.xplane.pb")).read_bytes())
+    names = "|".join(re.escape(layer.name) for layer in model.layers)
+    pattern = re.compile(rf"(?:^|/)({names})(?:_\d+)?/")
+    ms = collections.defaultdict(float)
+    for plane in space.planes:
+        meta = {key: value.name for key, value in plane.event_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = meta.get(event.metadata_id, "")
+                found = pattern.search(name.split(":")[0]) if ":" in name else None
+                if not found:
+                    continue
+                kind = ("forward" if "gradient_tape" not in name else
+                        "weight grad" if any(k in name for k in ("BackpropFilter", "MatMul_1", "BiasAddGrad")) else
+                        "input grad" if any(k in name for k in ("BackpropInput", "MatMul")) else
+                        "other grad")  # ReLU and pooling gradients
+                ms[found.group(1), kind] += event.duration_ps / 1e9 / steps
+    flops = layer_flops(model)
+    rows = [{"layer": layer.name, **{k: ms.get((layer.name, k), 0.0) for k in KINDS},
+             "FLOP share": flops.get(layer.name, 0.0) / sum(flops.values())}
+            for layer in model.layers if any((layer.name, k) in ms for k in KINDS)]
+    table = pd.DataFrame(rows).set_index("layer")
+    table["kernel ms"] = table[list(KINDS)].sum(axis=1)
+    table["time share"] = table["kernel ms"] / table["kernel ms"].sum()
+    table["backward / forward"] = table[list(KINDS[1:])].sum(axis=1) / table["forward"].where(table["forward"] > 0)
+    return table, step_ms
+
+
 def run(quick: bool = False) -> tuple[list[Result], list[str]]:
     results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3, steps=2 if quick else 20)
     results.append(augmentation(images=32 if quick else 640, repeats=1 if quick else 3))
@@ -391,6 +458,7 @@ def run(quick: bool = False) -> tuple[list[Result], list[str]]:
         table = profile(policy=facts["policy"])
         lines.append("per-layer profile (forward + backward, batch 16, each layer alone, "
                      f"{facts['policy']}):\n" + table.round(3).to_string())
+        lines.append(kernel_lines(facts["policy"]))
     return results, lines
 
 
@@ -407,6 +475,23 @@ def main() -> None:
     print(efficiency(facts))
     print(variant_steps(policy=facts["policy"]))
     print(profile(policy=facts["policy"]).round(3).to_string())
+    print(kernel_lines(facts["policy"]))
+
+
+def kernel_lines(policy: str) -> str:
+    """:func:`kernel_profile` as text, in the policy's dtype and, when that is not float32, in
+    float32 too (the path of CPUs without native bfloat16)."""
+    parts = []
+    for name in dict.fromkeys([policy, "float32"]):
+        table, step_ms = kernel_profile(policy=name)
+        if table is None:
+            return f"kernel profile: {step_ms}"
+        forward, backward = table["forward"].sum(), table[list(KINDS[1:])].sum().sum()
+        parts.append(f"kernels of one training step (batch 16, {name}; TensorFlow profiler, ms per step; "
+                     f"the step took {step_ms:.1f} ms):\n" + table.round(3).to_string()
+                     + f"\nall layers: forward {forward:.1f} ms, backward {backward:.1f} ms "
+                     f"({backward / forward:.1f}x the forward; the FLOPs say 2x)")
+    return "\n\n".join(parts)
 
 
 if __name__ == "__main__":

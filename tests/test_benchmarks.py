@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -17,3 +19,21 @@ def test_every_benchmark_runs_and_prints_its_ratio(tmp_path):
     assert {"data epoch", "data load", "VGG16 phase 1 (head)", "VGG16 phase 2 (block 5 + head)",
             "training throughput (light VGG)", "Grad-CAM", "face detection (load_dataset faces=crop)"} <= names
     assert "compute efficiency" in done.stdout and "GFLOP/s" in done.stdout
+
+
+def test_the_kernel_profile_splits_each_layer_into_forward_and_gradient_kernels():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_training
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    table, step_ms = bench_training.kernel_profile(batch=2, steps=2, policy="float32")
+    if table is None:  # a TensorFlow without the trace reader: the benchmark says so
+        assert "trace reader" in step_ms
+        return
+    convs = [name for name in table.index if "_conv" in name]
+    assert len(convs) == 10 and step_ms > 0
+    assert (table.loc[convs, "forward"] > 0).all() and (table.loc[convs, "weight grad"] > 0).all()
+    # the first convolution's input is the image: no gradient is computed for it; every later one has one
+    assert table.loc["block1_conv1", "input grad"] == 0 and (table.loc[convs[1:], "input grad"] > 0).all()
+    assert table["FLOP share"].sum() == pytest.approx(1.0)

@@ -413,13 +413,13 @@ def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((batch, *model.input_shape[1:]), np.float32))
     y = tf.constant(rng.integers(0, 8, batch).astype("int32"))
-    folder = tempfile.mkdtemp(prefix="fercourse-trace-")
-    tf.profiler.experimental.start(folder)
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
-    space.ParseFromString(next(Path(folder).rglob("*.xplane.pb")).read_bytes())
+    with tempfile.TemporaryDirectory(prefix="fercourse-trace-") as folder:
+        tf.profiler.experimental.start(folder)
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        tf.profiler.experimental.stop()
+        space.ParseFromString(next(Path(folder).rglob("*.xplane.pb")).read_bytes())
     names = "|".join(re.escape(layer.name) for layer in model.layers)
     pattern = re.compile(rf"(?:^|/)({names})(?:_\d+)?/")
     ms = collections.defaultdict(float)

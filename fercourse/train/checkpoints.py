@@ -34,8 +34,13 @@ def _publish_weights(model, folder: Path, name: str, state_path: Path, state: di
     with atomic.publish(path) as tmp:
         model.save_weights(tmp)
     digest = atomic.sha256(path)
-    atomic.write_text(state_path, json.dumps({**state, "file": name, "sha256": digest}))
+    _write_state(state_path, state, name, digest)
     return path, digest
+
+
+def _write_state(state_path: Path, state: dict, name: str, digest: str) -> None:
+    """The small JSON naming a published weights file and its checksum (step 2 above)."""
+    atomic.write_text(state_path, json.dumps({**state, "file": name, "sha256": digest}))
 
 
 class EpochBackup:
@@ -121,8 +126,7 @@ class BestCheckpoint:
                 last = best.backup.last if best.backup is not None else None
                 if last is not None and last[0] == epoch + 1 and last[1].is_file():
                     atomic.link(last[1], best.weights_path)
-                    atomic.write_text(best.state_path, json.dumps(
-                        {**state, "file": best.weights_path.name, "sha256": last[2]}))
+                    _write_state(best.state_path, state, best.weights_path.name, last[2])
                     return
                 _publish_weights(self.model, best.folder, best.weights_path.name, best.state_path, state)
 

@@ -127,15 +127,21 @@ def epochs_side_by_side(base_model, base_ds, our_model, our_ds, repeats: int, ep
     return base, ours
 
 
-def step_rate(model, batch_size: int, steps: int = 20, repeats: int = 5) -> float:
-    """Images/s of ``model``'s compiled training step alone: one batch held in memory, the best
-    of ``repeats`` runs of ``steps`` steps (no input pipeline, no augmentation, no callbacks)."""
+def _one_batch(model, batch_size: int):
+    """A fixed random batch (images, labels) as tensors, for timing ``model``'s training step."""
     from fercourse.env import import_tensorflow
 
     tf, _ = import_tensorflow()
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((batch_size, *model.input_shape[1:]), np.float32))
     y = tf.constant(rng.integers(0, model.output_shape[-1], batch_size).astype("int32"))
+    return x, y
+
+
+def step_rate(model, batch_size: int, steps: int = 20, repeats: int = 5) -> float:
+    """Images/s of ``model``'s compiled training step alone: one batch held in memory, the best
+    of ``repeats`` runs of ``steps`` steps (no input pipeline, no augmentation, no callbacks)."""
+    x, y = _one_batch(model, batch_size)
     for _ in range(3):
         model.train_on_batch(x, y)
     best = np.inf
@@ -410,9 +416,7 @@ def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
         model = light_vgg(8)
         model.compile(optimizer=keras.optimizers.Adam(3e-4), loss="sparse_categorical_crossentropy")
     step_ms = batch / step_rate(model, batch, steps=steps, repeats=3) * 1000
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.random((batch, *model.input_shape[1:]), np.float32))
-    y = tf.constant(rng.integers(0, 8, batch).astype("int32"))
+    x, y = _one_batch(model, batch)
     space = xplane_pb2.XSpace()
     with tempfile.TemporaryDirectory(prefix="fercourse-trace-") as folder:
         tf.profiler.experimental.start(folder)

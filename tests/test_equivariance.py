@@ -167,7 +167,9 @@ def test_q1_sentences_follow_the_numbers():
     table = pd.DataFrame({"layer": ["c1", "p1", "c1", "p1"], "stride": [1, 2, 1, 2], "shift": [1, 1, 2, 2],
                           "error": [0.1, 0.9, 0.1, 0.2]})
     text = layer_sentence(table)
-    assert "0.10 at c1, rises to 0.55 at p1" in text and "higher (0.90 against 0.13)" in text
+    assert "0.10 at c1 and rises to 0.55 at p1." in text and "higher (0.90 against 0.13)" in text
+    deeper = pd.concat([table, pd.DataFrame({"layer": ["c2"], "stride": [2], "shift": [2], "error": [0.3]})])
+    assert "rises to 0.55 at p1; it is 0.30 at c2." in layer_sentence(deeper)
     curves = {"plain": pd.DataFrame({"max shift": [1, 2], "consistency": [0.9, 0.8]}),
               "blur": pd.DataFrame({"max shift": [1, 2], "consistency": [0.95, 0.9]})}
     text = consistency_sentence(curves, {"plain": 0.9, "blur": 0.91})

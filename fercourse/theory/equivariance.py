@@ -382,8 +382,11 @@ def layer_sentence(table) -> str:
     aligned = table[(table["shift"] % table["stride"]) == 0]["error"]
     misaligned = table[(table["shift"] % table["stride"]) != 0]["error"]
     largest = table["shift"].max()
-    text = (f"Averaged over the shifts, the error is {by_layer.iloc[0]:.2f} at {by_layer.index[0]}, rises to "
-            f"{by_layer.max():.2f} at {by_layer.idxmax()} and is {by_layer.iloc[-1]:.2f} at {by_layer.index[-1]}.")
+    text = (f"Averaged over the shifts, the error is {by_layer.iloc[0]:.2f} at {by_layer.index[0]} and rises to "
+            f"{by_layer.max():.2f} at {by_layer.idxmax()}")
+    # "... and is X at the last layer" only where the peak is not the last layer itself.
+    text += "." if by_layer.idxmax() == by_layer.index[-1] else (
+        f"; it is {by_layer.iloc[-1]:.2f} at {by_layer.index[-1]}.")
     if len(aligned) and len(misaligned):
         relation = ("higher" if misaligned.mean() > aligned.mean() + 0.02 else
                     "lower" if misaligned.mean() < aligned.mean() - 0.02 else "about the same")

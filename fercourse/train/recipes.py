@@ -30,8 +30,8 @@ from .policy import policy_scope, scoped_policy
 # the learning-rate decay watch a stratified 10 % of Train (``monitor_fraction``).
 # The plain form crosses a plateau near 35-40 % before it learns the finer cues, and the number of
 # updates ends it: batches of 16 took seed 2 from 66 % (batch 32) to 84 % in 25 epochs, and
-# batches of 8 reach 82-85 % (seeds 0-2) in 15 epochs - the same updates in 60 % of the images,
-# at nearly the same images/s on 2 cores (7.9 s an epoch against 8.2), so 40 % less training.
+# batches of 8 reach 82-85 % (seeds 0-2) in 15 epochs - 2,025 updates against 1,700 from 60 % of
+# the images, at nearly the same images/s on 2 cores (7.9 s an epoch against 8.2): 40 % less training.
 # The learning rate is halved only after 4 epochs without progress: halving it on the plateau
 # after 2 (seed 1) left the run at 40 % after 20 epochs; a cosine decay over 18 epochs (batch 16)
 # annealed seed 0 on the plateau (66 %).

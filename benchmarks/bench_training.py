@@ -153,16 +153,18 @@ def step_rate(model, batch_size: int, steps: int = 20, repeats: int = 5) -> floa
     return batch_size / best
 
 
-def variant_steps(batch: int = 16, policy: str | None = None) -> str:
-    """Training-step time of the light VGG's forms, with the layers fercourse replaced and with
-    the plain Keras/TensorFlow versions they replace: batch norm (Keras' layer vs the fused
-    kernel) and the anti-aliased pooling's blur (depthwise convolution vs average pools)."""
+def variant_steps(batch: int = 8, policy: str | None = None) -> str:
+    """Training-step time of the light VGG's forms, with the parts fercourse replaced and with
+    the plain Keras/TensorFlow versions they replace: the optimizer (Keras' Adam vs the fused
+    one), batch norm (Keras' layer vs the fused kernel) and the anti-aliased pooling's blur
+    (depthwise convolution vs average pools). Batch 8 is the recipe's."""
     from unittest import mock
 
     from fercourse.env import import_tensorflow
     from fercourse.models import batch_norm, light_vgg
     from fercourse.theory import equivariance
     from fercourse.train import choose_policy, policy_scope
+    from fercourse.train.fused_adam import adam
 
     tf, keras = import_tensorflow()
     policy = policy or choose_policy()[0]
@@ -178,30 +180,35 @@ def variant_steps(batch: int = 16, policy: str | None = None) -> str:
     def keras_bn(**kwargs):
         return keras.layers.BatchNormalization(**kwargs)
 
-    forms = [("plain", {}, None), ("batch norm: Keras' layer", {"batch_norm": True, "dropout": 0.5},
-                                    mock.patch.object(batch_norm, "fused_batch_normalization", keras_bn)),
-             ("batch norm: fused (ours)", {"batch_norm": True, "dropout": 0.5}, None),
+    forms = [("plain: Keras' Adam", {}, None, keras.optimizers.Adam),
+             ("plain: fused Adam (ours)", {}, None, adam),
+             ("batch norm: Keras' layer", {"batch_norm": True, "dropout": 0.5},
+              mock.patch.object(batch_norm, "fused_batch_normalization", keras_bn), adam),
+             ("batch norm: fused (ours)", {"batch_norm": True, "dropout": 0.5}, None, adam),
              ("anti-aliased: depthwise blur", {"anti_alias": True},
-              mock.patch.object(equivariance, "BlurPool2D", DepthwiseBlur)),
-             ("anti-aliased: average pools (ours)", {"anti_alias": True}, None)]
+              mock.patch.object(equivariance, "BlurPool2D", DepthwiseBlur), adam),
+             ("anti-aliased: average pools (ours)", {"anti_alias": True}, None, adam)]
     lines = [f"training step of each form (batch {batch}, {policy}, one batch in memory, best of 5 x 20 steps):"]
-    for label, kwargs, patch in forms:
+    for label, kwargs, patch, optimizer in forms:
         with policy_scope(policy), (patch or contextlib.nullcontext()):
             model = light_vgg(8, **kwargs)
-        model.compile(keras.optimizers.Adam(3e-4), "sparse_categorical_crossentropy")
+        model.compile(optimizer(3e-4), "sparse_categorical_crossentropy")
         rate = step_rate(model, batch)
         lines.append(f"  {label:36s} {1000 * batch / rate:6.1f} ms a step  ({rate:.0f} images/s)")
     return "\n".join(lines)
 
 
-def throughput(images: int = 320, repeats: int = 3, steps: int = 20) -> tuple[list[Result], dict]:
-    """(epoch times of baseline vs ours, facts for the efficiency row)."""
+def throughput(images: int = 320, repeats: int = 3, steps: int = 20,
+               every_batch: bool = True) -> tuple[list[Result], dict]:
+    """(epoch times of baseline vs ours, facts for the efficiency row; the step alone at the
+    recipe's batch, and with ``every_batch`` at 16 and 32 too)."""
     from fercourse.augment import augmentation_layers
     from fercourse.data import load_dataset
     from fercourse.data.pipeline import as_tf_dataset
     from fercourse.env import import_tensorflow
     from fercourse.models import light_vgg
     from fercourse.train import choose_policy, policy_scope, recipes
+    from fercourse.train.fused_adam import adam
 
     tf, keras = import_tensorflow()
     data = load_dataset(log=lambda *a: None)
@@ -229,7 +236,7 @@ def throughput(images: int = 320, repeats: int = 3, steps: int = 20) -> tuple[li
                             augment=augmentation_layers(config.seed))
     with policy_scope(policy):
         ours_model = light_vgg(len(data.classes))
-    ours_model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
+    ours_model.compile(adam(config.learning_rate), "sparse_categorical_crossentropy")
 
     base, ours = epochs_side_by_side(plain_model, plain_ds, ours_model, ours_ds, repeats)
     results = [Result("training throughput (light VGG)", "image_dataset_from_directory + fit, float32, batch 32",
@@ -239,18 +246,27 @@ def throughput(images: int = 320, repeats: int = 3, steps: int = 20) -> tuple[li
     if policy != "float32":  # what the pipeline alone buys, as on a CPU without native bfloat16
         with policy_scope("float32"):
             f32_model = light_vgg(len(data.classes))
-        f32_model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
+        f32_model.compile(adam(config.learning_rate), "sparse_categorical_crossentropy")
         base32, ours32 = epochs_side_by_side(plain_model, plain_ds, f32_model, ours_ds, repeats)
         results.append(Result("training throughput, both float32", results[0].baseline,
                               f"load_dataset + as_tf_dataset, float32, batch {config.batch_size}", base32, ours32,
                               work=f"one epoch of {images} images",
                               note=f"{images / np.median(ours32):.1f} vs {images / np.median(base32):.1f} images/s"))
+    batches = _batches(config.batch_size) if every_batch else [config.batch_size]
     facts = {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model,
-             "step_images_per_s": step_rate(ours_model, config.batch_size, steps)}
+             "batch": config.batch_size, "baseline_images_per_s": images / float(np.median(base)),
+             "step_images_per_s": {b: step_rate(ours_model, b, steps) for b in batches}}
     if policy != "float32":
         facts["float32_images_per_s"] = images / float(np.median(ours32))
-        facts["float32_step_images_per_s"] = step_rate(f32_model, config.batch_size, steps)
+        facts["float32_baseline_images_per_s"] = images / float(np.median(base32))
+        facts["float32_step_images_per_s"] = {b: step_rate(f32_model, b, steps) for b in batches}
     return results, facts
+
+
+def _batches(recipe_batch: int) -> list[int]:
+    """The recipe's batch first, then 16 and 32: the step's efficiency depends on the batch (a
+    kernel call on 8 images does half the work of one on 16 for the same fixed costs)."""
+    return list(dict.fromkeys([recipe_batch, 16, 32]))
 
 
 def equal_budget() -> Result:
@@ -328,21 +344,30 @@ def augmentation(images: int = 640, repeats: int = 3) -> Result:
 
 def efficiency(facts: dict) -> str:
     """The training step's achieved FLOP/s as a share of a large matmul's, same dtype (the
-    policy's; also float32, the path of CPUs without native bfloat16, when they differ)."""
+    policy's; also float32, the path of CPUs without native bfloat16, when they differ): the
+    step alone at the recipe's batch and at 16 and 32, and whole ``fit`` epochs. Then the
+    ceiling that the matmul's rate puts on images/s, as a multiple of the baseline's epochs:
+    the most any pipeline could gain over it with the same network and arithmetic."""
     dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(facts["policy"], "float32")
     step = 3.0 * sum(layer_flops(facts["model"]).values())
-    runs = [(dtype, facts["step_images_per_s"], facts["images_per_s"])]
+    runs = [(dtype, facts["step_images_per_s"], facts["images_per_s"], facts["baseline_images_per_s"])]
     if "float32_images_per_s" in facts:
-        runs.append(("float32", facts["float32_step_images_per_s"], facts["float32_images_per_s"]))
+        runs.append(("float32", facts["float32_step_images_per_s"], facts["float32_images_per_s"],
+                     facts["float32_baseline_images_per_s"]))
     lines = []
-    for name, step_rate_, fit_rate in runs:
+    for name, step_rates, fit_rate, base_rate in runs:
         peak = matmul_flops_per_s(name)
-        for what, rate in (("training step (batch in memory)", step_rate_),
-                           ("fit epochs (pipeline and augmentation)", fit_rate)):
+        rows = [(f"training step (batch {b} in memory{', the recipe' if b == facts['batch'] else ''})", rate)
+                for b, rate in step_rates.items()]
+        for what, rate in (*rows, (f"fit epochs (batch {facts['batch']}, pipeline and augmentation)", fit_rate)):
             achieved = step * rate
             lines.append(f"compute efficiency, {name}, {what}: {step / 1e9:.2f} GFLOP per training image "
                          f"(forward x 3), {rate:.1f} images/s = {achieved / 1e9:.1f} GFLOP/s; a 2048x2048 "
                          f"{name} matmul reaches {peak / 1e9:.1f} GFLOP/s here: {achieved / peak:.0%} of it")
+        ceiling = peak / step
+        lines.append(f"ceiling, {name}: at the matmul's rate a training image would take {1000 / ceiling:.1f} ms, "
+                     f"{ceiling:.0f} images/s = {ceiling / base_rate:.2f}x the baseline's {base_rate:.1f} images/s "
+                     f"(its epochs already run at {step * base_rate / peak:.0%} of the matmul)")
     return "\n".join(lines)
 
 
@@ -406,6 +431,7 @@ def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
     from fercourse.env import import_tensorflow
     from fercourse.models import light_vgg
     from fercourse.train import policy_scope
+    from fercourse.train.fused_adam import adam
 
     tf, keras = import_tensorflow()
     try:
@@ -414,7 +440,7 @@ def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
         return None, f"no profiler trace reader in this TensorFlow ({error})"
     with policy_scope(policy):
         model = light_vgg(8)
-        model.compile(optimizer=keras.optimizers.Adam(3e-4), loss="sparse_categorical_crossentropy")
+        model.compile(optimizer=adam(3e-4), loss="sparse_categorical_crossentropy")
     step_ms = batch / step_rate(model, batch, steps=steps, repeats=3) * 1000
     x, y = _one_batch(model, batch)
     space = xplane_pb2.XSpace()
@@ -452,17 +478,18 @@ def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
 
 
 def run(quick: bool = False) -> tuple[list[Result], list[str]]:
-    results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3, steps=2 if quick else 20)
+    results, facts = throughput(images=32 if quick else 320, repeats=1 if quick else 3, steps=2 if quick else 20,
+                                every_batch=not quick)
     results.append(augmentation(images=32 if quick else 640, repeats=1 if quick else 3))
     if not quick:
         results.append(equal_budget())
     lines = [efficiency(facts)]
     if not quick:
-        lines.append(variant_steps(policy=facts["policy"]))
+        lines.append(variant_steps(facts["batch"], policy=facts["policy"]))
         table = profile(policy=facts["policy"])
         lines.append("per-layer profile (forward + backward, batch 16, each layer alone, "
                      f"{facts['policy']}):\n" + table.round(3).to_string())
-        lines.append(kernel_lines(facts["policy"]))
+        lines.append(kernel_lines(facts["policy"], facts["batch"]))
     return results, lines
 
 
@@ -477,21 +504,21 @@ def main() -> None:
         for key, value in result.row().items():
             print(f"{key:12s} {value}")
     print(efficiency(facts))
-    print(variant_steps(policy=facts["policy"]))
+    print(variant_steps(facts["batch"], policy=facts["policy"]))
     print(profile(policy=facts["policy"]).round(3).to_string())
-    print(kernel_lines(facts["policy"]))
+    print(kernel_lines(facts["policy"], facts["batch"]))
 
 
-def kernel_lines(policy: str) -> str:
+def kernel_lines(policy: str, batch: int = 16) -> str:
     """:func:`kernel_profile` as text, in the policy's dtype and, when that is not float32, in
     float32 too (the path of CPUs without native bfloat16)."""
     parts = []
     for name in dict.fromkeys([policy, "float32"]):
-        table, step_ms = kernel_profile(policy=name)
+        table, step_ms = kernel_profile(batch, policy=name)
         if table is None:
             return f"kernel profile: {step_ms}"
         forward, backward = table["forward"].sum(), table[list(KINDS[1:])].sum().sum()
-        parts.append(f"kernels of one training step (batch 16, {name}; TensorFlow profiler, ms per step; "
+        parts.append(f"kernels of one training step (batch {batch}, {name}; TensorFlow profiler, ms per step; "
                      f"the step took {step_ms:.1f} ms):\n" + table.round(3).to_string()
                      + f"\nall layers: forward {forward:.1f} ms, backward {backward:.1f} ms "
                      f"({backward / forward:.1f}x the forward; the FLOPs say 2x)")

@@ -1,7 +1,8 @@
 """Training through Keras ``fit``, with the callbacks a long run needs, and the model store.
 
 ``train()`` returns stored weights when the same training was done before (same model,
-hyper-parameters, data, weights source, seed and policy), and otherwise trains with:
+hyper-parameters, data, weights source, seed and policy), and otherwise trains with Adam
+(``fused_adam``: Keras' update, one kernel per weight) and:
 
 * ``EarlyStopping`` on validation loss (best weights restored),
 * ``ReduceLROnPlateau`` on validation loss,
@@ -25,6 +26,7 @@ from ..env import import_tensorflow, native_log_to_file
 from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
 from .checkpoints import BestCheckpoint, EpochBackup
+from .fused_adam import adam
 from .store import ModelStore, StoreEntry, architecture_digest
 
 
@@ -188,8 +190,9 @@ def train(
 
 
 # Bumped when the training loop changes what a run computes (stored runs are then retrained):
-# 2 = one repeated iterator for the whole run (``one_iterator``).
-LOOP_VERSION = 2
+# 2 = one repeated iterator for the whole run (``one_iterator``); 3 = the fused Adam
+# (``fused_adam``: Keras' arithmetic in one kernel, but its own rounding, so another trajectory).
+LOOP_VERSION = 3
 
 
 def one_iterator(dataset):
@@ -234,7 +237,7 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
     with strategy.scope():
         if force:
             entry.clear()
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=list(metrics))
+        model.compile(optimizer=adam(config.learning_rate), loss=loss, metrics=list(metrics))
         initial_epoch = backup.restore(model)  # 0, or the epoch after the last one a killed run finished
     entry.folder.mkdir(parents=True, exist_ok=True)
     # Order matters at an epoch's end: the backup (with the learning rate just reduced) is

@@ -37,3 +37,17 @@ def test_the_kernel_profile_splits_each_layer_into_forward_and_gradient_kernels(
     # the first convolution's input is the image: no gradient is computed for it; every later one has one
     assert table.loc["block1_conv1", "input grad"] == 0 and (table.loc[convs[1:], "input grad"] > 0).all()
     assert table["FLOP share"].sum() == pytest.approx(1.0)
+
+
+def test_the_conv_kernel_benchmark_times_each_kernel_alone():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_conv_kernels
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    table = bench_conv_kernels.kernel_times(batch=2, convolutions=((8, 4, 6), (4, 6, 6)), steps=2, repeats=1)
+    assert list(table.index) == ["8x8x4", "4x4x6"]
+    assert table.loc["8x8x4", "GFLOP"] == pytest.approx(2 * 2 * 8 * 8 * 9 * 4 * 6 / 1e9)
+    for kind in ("forward", "input grad", "weight grad"):
+        assert (table[f"{kind} ms"] > 0).all() and (table[f"{kind} GFLOP/s"] > 0).all()
+    assert "weight grad" in bench_conv_kernels.summary(table)

@@ -15,25 +15,17 @@ as a table); a smoke test runs it at a tiny size.
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import best_seconds_per_call  # noqa: E402
 
 # (input size, input channels, output channels) of the convolutions after the first
 CONVOLUTIONS = ((128, 16, 16), (64, 16, 32), (64, 32, 32), (32, 32, 64), (32, 64, 64),
                 (16, 64, 128), (16, 128, 128), (8, 128, 128))
-
-
-def _best_ms(fn, *args, steps: int, repeats: int) -> float:
-    fn(*args).numpy()  # trace and warm up
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            out = fn(*args)
-        out.numpy()
-        best = min(best, (time.perf_counter() - start) / steps)
-    return 1000 * best
 
 
 def kernel_times(batch: int = 8, dtype: str = "float32", convolutions=CONVOLUTIONS, steps: int = 20,
@@ -62,7 +54,8 @@ def kernel_times(batch: int = 8, dtype: str = "float32", convolutions=CONVOLUTIO
         gflop = 2.0 * batch * size * size * 9 * c_in * c_out / 1e9
         row = {"input": f"{size}x{size}x{c_in}", "filters": c_out, "GFLOP": gflop}
         for name, (fn, args) in kernels.items():
-            row[f"{name} ms"] = _best_ms(fn, *args, steps=steps, repeats=repeats)
+            row[f"{name} ms"] = 1000 * best_seconds_per_call(lambda fn=fn, args=args: fn(*args), steps, repeats,
+                                                             sync=lambda result: result.numpy())
         rows.append(row)
     table = pd.DataFrame(rows).set_index("input")
     for name in ("forward", "input grad", "weight grad"):

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Result, side_by_side  # noqa: E402
+from common import Result, best_seconds_per_call, side_by_side  # noqa: E402
 
 
 def layer_flops(model) -> dict[str, float]:
@@ -72,13 +72,7 @@ def matmul_flops_per_s(dtype: str, n: int = 2048, repeats: int = 15) -> float:
     a = tf.random.normal((n, n), dtype=tf.float32)
     a = tf.cast(a, dtype)
     f = tf.function(lambda x: tf.matmul(x, x))
-    f(a).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f(a).numpy()
-        times.append(time.perf_counter() - start)
-    return 2.0 * n ** 3 / float(np.min(times))
+    return 2.0 * n ** 3 / best_seconds_per_call(lambda: f(a), 1, repeats, sync=lambda r: r.numpy())
 
 
 def _subset_tree(source: Path, files: list[str], target: Path) -> Path:
@@ -142,15 +136,7 @@ def step_rate(model, batch_size: int, steps: int = 20, repeats: int = 5) -> floa
     """Images/s of ``model``'s compiled training step alone: one batch held in memory, the best
     of ``repeats`` runs of ``steps`` steps (no input pipeline, no augmentation, no callbacks)."""
     x, y = _one_batch(model, batch_size)
-    for _ in range(3):
-        model.train_on_batch(x, y)
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            model.train_on_batch(x, y)
-        best = min(best, (time.perf_counter() - start) / steps)
-    return batch_size / best
+    return batch_size / best_seconds_per_call(lambda: model.train_on_batch(x, y), steps, repeats, warmup=3)
 
 
 def variant_steps(batch: int = 8, policy: str | None = None) -> str:

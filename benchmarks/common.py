@@ -40,6 +40,24 @@ class Result:
                 "ratio": f"{self.ratio:.2f}x", "note": self.note}
 
 
+def best_seconds_per_call(call: Callable[[], object], steps: int, repeats: int, warmup: int = 1,
+                          sync: Callable[[object], object] = lambda result: None) -> float:
+    """Seconds per call of ``call``: ``warmup`` untimed calls, then the best of ``repeats`` runs
+    of ``steps`` calls each, ``sync`` applied to the last result of a run (e.g. ``.numpy()``, so
+    that queued work is finished inside the timing). The best, not the median: a peak, which a
+    run slowed by another process cannot lower."""
+    for _ in range(warmup):
+        sync(call())
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            result = call()
+        sync(result)
+        best = min(best, (time.perf_counter() - start) / steps)
+    return best
+
+
 def side_by_side(baseline: Callable[[], object], ours: Callable[[], object], repeats: int) -> tuple[list, list]:
     """Alternate the two ``repeats`` times (after one untimed warm-up each); seconds per run."""
     baseline()

@@ -134,3 +134,55 @@ def test_conversions_and_predictions_are_cached_and_keyed_by_the_weights(trained
     other.get_layer("predictions").set_weights([w * 0 for w in other.get_layer("predictions").get_weights()])
     export.score_exports("zeroed", other, images, labels, images[:32], formats=("float32",))
     assert len([p for p in (tmp_path / "exports").iterdir() if not p.name.endswith(".sha256")]) == 8
+
+
+def test_the_standardisation_divisor_is_the_power_of_two_that_matches_the_ranges():
+    from fercourse.models.standardize import standardize
+
+    images = _images(16, seed=3)
+    k = export.standardization_divisor(images)
+    x = images.astype("float32") / 255.0
+    centred = np.abs(x - x.mean(axis=(1, 2, 3), keepdims=True)).max()
+    wide = np.abs(standardize(x)).max()
+    assert k == 2 ** np.ceil(np.log2(wide / centred)) and k > 1  # uniform noise: std ~0.29, ratio ~6
+    assert wide / k <= centred < 2 * wide / k
+    flat = np.full((2, 8, 8, 3), 255, np.uint8)
+    flat[:, 0, 0] = 0  # one dark pixel in a white image: std 0.12, the dark pixel 7.9 std away
+    assert export.standardization_divisor(flat) == 16 > k
+
+
+def test_rescaling_the_standardisation_keeps_the_function(trained_small_vgg, tf_keras):
+    _, keras = tf_keras
+    model, images, _ = trained_small_vgg
+    copy = export.rescale_standardization(export.float32_copy(model), 8.0)
+    assert copy.get_layer("standardize").divisor == 8.0
+    np.testing.assert_array_equal(copy.get_layer("block1_conv1").get_weights()[0],
+                                  8 * model.get_layer("block1_conv1").get_weights()[0])
+    x = images.astype("float32") / 255.0
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    assert copy.get_layer("standardize").get_config()["divisor"] == 8.0  # saved with the copy
+    assert "divisor" not in model.get_layer("standardize").get_config()  # stored runs' keys unchanged
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert export.rescale_standardization(plain, 8.0) is plain  # nothing to rescale
+
+
+def test_int8_gives_the_centred_image_its_own_fine_scale(trained_small_vgg, monkeypatch):
+    """TFLite's converter gives ``x - mean`` the int8 scale of the standardised tensor it feeds.
+    Rescaled, that scale is the one its own range needs; not rescaled, it is several times coarser
+    (the batch-norm light VGG's int8 copy lost 1.3 points to it, 0.5 rescaled)."""
+    model, images, _ = trained_small_vgg
+    calibration = images[:32]
+    x = calibration.astype("float32") / 255.0
+    needed = 2 * np.abs(x - x.mean(axis=(1, 2, 3), keepdims=True)).max() / 255  # its range in 255 steps
+
+    def centred_scale():
+        runner = export.interpreter(export.to_tflite(model, "int8", calibration))
+        (scale,) = [d["quantization"][0] for d in runner.get_tensor_details()
+                    if d["name"].endswith("standardize_1/sub") and len(d["shape"]) == 4]
+        return scale
+
+    rescaled = centred_scale()
+    monkeypatch.setattr(export, "standardization_divisor", lambda images: 1.0)
+    as_trained = centred_scale()
+    assert rescaled <= 1.2 * needed
+    assert as_trained >= 2.5 * needed

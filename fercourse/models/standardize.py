@@ -23,18 +23,31 @@ def _register():
 
         Computed in float32 also under a mixed-precision policy: a bfloat16 mean over 49,152
         pixels would keep only about three significant digits.
+
+        ``divisor`` (default 1) divides the output once more. Only the int8 export uses it
+        (``fercourse.export.rescale_standardization``), with the next convolution's kernel
+        multiplied by the same power of two, so that the network computes the same function.
         """
 
-        def __init__(self, **kwargs):
+        def __init__(self, divisor: float = 1.0, **kwargs):
             kwargs.setdefault("dtype", "float32")
             super().__init__(**kwargs)
+            self.divisor = float(divisor)
 
         def call(self, x):
             ops = keras.ops
             x = ops.cast(x, "float32")
             mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
-            std = ops.std(x, axis=(1, 2, 3), keepdims=True)
-            return (x - mean) / ops.maximum(std, MIN_STD)
+            std = ops.maximum(ops.std(x, axis=(1, 2, 3), keepdims=True), MIN_STD)
+            if self.divisor != 1.0:  # the training graph stays exactly as it was
+                std = std * self.divisor
+            return (x - mean) / std
+
+        def get_config(self):
+            config = super().get_config()
+            if self.divisor != 1.0:  # stored runs are keyed by the layers' configs: keep theirs
+                config["divisor"] = self.divisor
+            return config
 
         def compute_output_shape(self, input_shape):
             return input_shape

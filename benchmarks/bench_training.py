@@ -19,7 +19,8 @@ one fused warp), each mapped over batches of 16 in ``tf.data``.
 
 Epochs are timed inside one ``fit`` of several epochs (the first left out), each side as it
 trains for real: the baseline with Keras' new iterator every epoch, ours with
-``fit.one_iterator`` (the first step of about half the baseline's epochs stalls for seconds).
+``fit.one_iterator`` (the first step of about half the baseline's epochs stalls for seconds)
+and ``fit.steps_per_execution`` steps per call of the compiled step.
 
 Compute efficiency: FLOPs per training step (forward x 3: the backward pass costs about
 twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype - for the
@@ -194,6 +195,7 @@ def throughput(images: int = 320, repeats: int = 3, steps: int = 20,
     from fercourse.env import import_tensorflow
     from fercourse.models import light_vgg
     from fercourse.train import choose_policy, policy_scope, recipes
+    from fercourse.train.fit import steps_per_execution
     from fercourse.train.fused_adam import adam
 
     tf, keras = import_tensorflow()
@@ -222,7 +224,8 @@ def throughput(images: int = 320, repeats: int = 3, steps: int = 20,
                             augment=augmentation_layers(config.seed))
     with policy_scope(policy):
         ours_model = light_vgg(len(data.classes))
-    ours_model.compile(adam(config.learning_rate), "sparse_categorical_crossentropy")
+    per_call = steps_per_execution(int(ours_ds.cardinality()))  # as fercourse.train.train compiles
+    ours_model.compile(adam(config.learning_rate), "sparse_categorical_crossentropy", steps_per_execution=per_call)
 
     base, ours = epochs_side_by_side(plain_model, plain_ds, ours_model, ours_ds, repeats)
     results = [Result("training throughput (light VGG)", "image_dataset_from_directory + fit, float32, batch 32",
@@ -231,7 +234,8 @@ def throughput(images: int = 320, repeats: int = 3, steps: int = 20,
     if policy != "float32":  # what the pipeline alone buys, as on a CPU without native bfloat16
         with policy_scope("float32"):
             f32_model = light_vgg(len(data.classes))
-        f32_model.compile(adam(config.learning_rate), "sparse_categorical_crossentropy")
+        f32_model.compile(adam(config.learning_rate), "sparse_categorical_crossentropy",
+                          steps_per_execution=per_call)
         base32, ours32 = epochs_side_by_side(plain_model, plain_ds, f32_model, ours_ds, repeats)
         results.append(Result("training throughput, both float32", results[0].baseline,
                               f"load_dataset + as_tf_dataset, float32, batch {config.batch_size}", base32, ours32,

@@ -492,16 +492,38 @@ def test_one_iterator_keeps_every_epoch_a_full_reshuffled_pass(tf_keras, tmp_pat
     assert one_iterator(ds.repeat())[1] is None  # infinite: the caller's epochs stand
     assert one_iterator([1, 2])[1] is None
 
-    class Count(keras.callbacks.Callback):
-        batches = []
+    class Count(keras.callbacks.Callback):  # optimizer steps at each epoch's end
+        steps = []
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.batches.append(0)
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches[-1] += 1
+        def on_epoch_end(self, epoch, logs=None):
+            self.steps.append(int(self.model.optimizer.iterations.numpy()))
 
     small, _, _ = _tiny_task(tf, n=40)
     train("count", lambda: _tiny_model(keras), small, small, TrainConfig(epochs=3, patience=10),
           data_fingerprint="t", store=ModelStore(tmp_path / "store"), extra_callbacks=[Count()], verbose=0)
-    assert Count.batches == [3, 3, 3]
+    assert Count.steps == [3, 6, 9]  # 3 steps an epoch (run as one call of 3), none past its end
+
+
+def test_several_steps_per_call_divide_the_epoch_and_train_the_same_weights(tf_keras):
+    from fercourse.train.fit import one_iterator, steps_per_execution
+    from fercourse.train.fused_adam import adam
+
+    tf, keras = tf_keras
+    assert [steps_per_execution(n) for n in (None, 0, 1, 7, 40, 135, 12)] == [1, 1, 1, 7, 8, 5, 6]
+    assert steps_per_execution(13, most=8) == 1  # a prime: one step per call, never past the epoch
+    x = np.random.default_rng(0).random((60, 8, 8, 3)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("int32")
+    weights = {}
+    for per_call in (1, 5):
+        keras.utils.set_random_seed(0)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(60, seed=0).batch(6)
+        repeated, steps = one_iterator(ds)
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                                  keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+        model.compile(adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      steps_per_execution=per_call)
+        model.fit(repeated, epochs=3, steps_per_epoch=steps, verbose=0, shuffle=False)
+        assert int(model.optimizer.iterations.numpy()) == 3 * steps
+        weights[per_call] = model.get_weights()
+    for one, five in zip(weights[1], weights[5]):  # same steps, same order, same dropout draws
+        np.testing.assert_array_equal(one, five)

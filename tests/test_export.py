@@ -186,3 +186,19 @@ def test_int8_gives_the_centred_image_its_own_fine_scale(trained_small_vgg, monk
     as_trained = centred_scale()
     assert rescaled <= 1.2 * needed
     assert as_trained >= 2.5 * needed
+
+
+def test_a_new_int8_recipe_converts_int8_again_and_leaves_the_float_files(trained_small_vgg, tmp_path,
+                                                                          monkeypatch):
+    model, images, _ = trained_small_vgg
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+
+    def files():
+        return {p.name.split("-")[0] for p in (tmp_path / "exports").iterdir() if p.suffix == ".tflite"}, \
+            len([p for p in (tmp_path / "exports").iterdir() if p.suffix == ".tflite"])
+
+    for recipe in (export.INT8_RECIPE, export.INT8_RECIPE + 1):
+        monkeypatch.setattr(export, "INT8_RECIPE", recipe)
+        export.cached_tflite(model, "float32")
+        export.cached_tflite(model, "int8", images[:16])
+    assert files() == ({"float32", "int8"}, 3)  # one float32 file, an int8 file per recipe

@@ -108,7 +108,9 @@ def standardization_divisor(representative: np.ndarray) -> float:
 
     x = np.asarray(representative, np.float32) / 255.0
     centred = np.abs(x - x.mean(axis=(1, 2, 3), keepdims=True)).max()
-    ratio = float(np.abs(standardize(x)).max() / max(centred, 1e-12))
+    if centred < 0.5 / 255:  # flat images: nothing to centre (what is left is float round-off)
+        return 1.0
+    ratio = float(np.abs(standardize(x)).max() / centred)
     return float(2.0 ** max(0, int(np.ceil(np.log2(ratio)))))
 
 

@@ -149,6 +149,7 @@ def test_the_standardisation_divisor_is_the_power_of_two_that_matches_the_ranges
     flat = np.full((2, 8, 8, 3), 255, np.uint8)
     flat[:, 0, 0] = 0  # one dark pixel in a white image: std 0.12, the dark pixel 7.9 std away
     assert export.standardization_divisor(flat) == 16 > k
+    assert export.standardization_divisor(np.full((2, 8, 8, 3), 90, np.uint8)) == 1  # nothing to widen
 
 
 def test_rescaling_the_standardisation_keeps_the_function(trained_small_vgg, tf_keras):

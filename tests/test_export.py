@@ -177,10 +177,11 @@ def test_int8_gives_the_centred_image_its_own_fine_scale(trained_small_vgg, monk
     needed = 2 * np.abs(x - x.mean(axis=(1, 2, 3), keepdims=True)).max() / 255  # its range in 255 steps
 
     def centred_scale():
-        runner = export.interpreter(export.to_tflite(model, "int8", calibration))
-        (scale,) = [d["quantization"][0] for d in runner.get_tensor_details()
-                    if d["name"].endswith("standardize_1/sub") and len(d["shape"]) == 4]
-        return scale
+        details = export.interpreter(export.to_tflite(model, "int8", calibration)).get_tensor_details()
+        found = [d["quantization"][0] for d in details
+                 if d["name"].endswith("standardize_1/sub") and len(d["shape"]) == 4]
+        assert len(found) == 1, f"no single x - mean tensor among {[d['name'] for d in details]}"
+        return found[0]
 
     rescaled = centred_scale()
     monkeypatch.setattr(export, "standardization_divisor", lambda images: 1.0)

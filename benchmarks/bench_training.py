@@ -24,7 +24,8 @@ and ``fit.steps_per_execution`` steps per call of the compiled step.
 
 Compute efficiency: FLOPs per training step (forward x 3: the backward pass costs about
 twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype - for the
-training step alone (a batch in memory) and for whole epochs of ``fit`` (pipeline included).
+training step alone (a batch in memory) and for whole epochs of ``fit`` (pipeline included);
+and the bound on it that the step's convolution kernels, each timed alone, set.
 Forms: the step of the batch-norm and anti-aliased variants with fercourse's fused batch norm
 and average-pool blur against Keras' layer and a depthwise convolution.
 Profile: each layer's forward + backward time, alone, against its share of the FLOPs; and the
@@ -242,14 +243,42 @@ def throughput(images: int = 320, repeats: int = 3, steps: int = 20,
                               work=f"one epoch of {images} images",
                               note=_throughput_note(images, base32, ours32)))
     batches = _batches(config.batch_size) if every_batch else [config.batch_size]
+    repeats_alone = 5 if every_batch else 1
     facts = {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model,
              "batch": config.batch_size, "baseline_images_per_s": images / float(np.median(base)),
-             "step_images_per_s": {b: step_rate(ours_model, b, steps) for b in batches}}
+             "baseline_all_images_per_s": len(base) * images / sum(base),
+             "step_images_per_s": {b: step_rate(ours_model, b, steps) for b in batches},
+             "kernels_ms": kernel_ms(ours_model, config.batch_size, steps, repeats_alone)}
     if policy != "float32":
         facts["float32_images_per_s"] = images / float(np.median(ours32))
         facts["float32_baseline_images_per_s"] = images / float(np.median(base32))
+        facts["float32_baseline_all_images_per_s"] = len(base32) * images / sum(base32)
         facts["float32_step_images_per_s"] = {b: step_rate(f32_model, b, steps) for b in batches}
+        facts["float32_kernels_ms"] = kernel_ms(f32_model, config.batch_size, steps, repeats_alone)
     return results, facts
+
+
+def kernel_ms(model, batch: int, steps: int = 20, repeats: int = 5) -> float:
+    """Milliseconds a batch of ``batch`` images spends in the training step's convolution
+    kernels when each is timed alone, one at a time (``bench_conv_kernels.kernel_times``, in the
+    dtype ``model`` computes in): every convolution's forward and weight gradient, and the input
+    gradient of every convolution but the first (the image needs none).
+
+    Why: nearly all of the step's FLOPs are in these kernels, so ``batch`` / this time is about
+    the most images/s any step made of them, run one after another, can reach; the rest of the
+    step (dense layers, pooling and ReLU gradients, the optimizer) only adds to it. Where this
+    bound sits below a goal, the goal needs faster convolution kernels, not a better pipeline.
+    """
+    import bench_conv_kernels
+
+    from fercourse.env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    convolutions = [(layer.input.shape[1], layer.input.shape[-1], layer.filters) for layer in model.layers
+                    if isinstance(layer, keras.layers.Conv2D)]
+    dtype = next(layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    table = bench_conv_kernels.kernel_times(batch, dtype, convolutions, steps, repeats)
+    return float(table["forward ms"].sum() + table["weight grad ms"].sum() + table["input grad ms"].iloc[1:].sum())
 
 
 def _throughput_note(images: int, base: list[float], ours: list[float]) -> str:
@@ -346,29 +375,39 @@ def augmentation(images: int = 640, repeats: int = 3) -> Result:
 def efficiency(facts: dict) -> str:
     """The training step's achieved FLOP/s as a share of a large matmul's, same dtype (the
     policy's; also float32, the path of CPUs without native bfloat16, when they differ): the
-    step alone at the recipe's batch and at 16 and 32, and whole ``fit`` epochs. Then the
-    ceiling that the matmul's rate puts on images/s, as a multiple of the baseline's epochs:
-    the most any pipeline could gain over it with the same network and arithmetic."""
+    step alone at the recipe's batch and at 16 and 32, and whole ``fit`` epochs. Then the bound
+    that the convolution kernels put on the step's share (:func:`kernel_ms`), and the ceiling
+    that the matmul's rate puts on images/s, as a multiple of the baseline's epochs: the most
+    any pipeline could gain over it with the same network and arithmetic."""
     dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(facts["policy"], "float32")
     step = 3.0 * sum(layer_flops(facts["model"]).values())
-    runs = [(dtype, facts["step_images_per_s"], facts["images_per_s"], facts["baseline_images_per_s"])]
+    runs = [(dtype, "")]
     if "float32_images_per_s" in facts:
-        runs.append(("float32", facts["float32_step_images_per_s"], facts["float32_images_per_s"],
-                     facts["float32_baseline_images_per_s"]))
+        runs.append(("float32", "float32_"))
     lines = []
-    for name, step_rates, fit_rate, base_rate in runs:
+    batch = facts["batch"]
+    for name, prefix in runs:
+        step_rates, fit_rate = facts[f"{prefix}step_images_per_s"], facts[f"{prefix}images_per_s"]
+        base_rate, base_all = facts[f"{prefix}baseline_images_per_s"], facts[f"{prefix}baseline_all_images_per_s"]
         peak = matmul_flops_per_s(name)
-        rows = [(f"training step (batch {b} in memory{', the recipe' if b == facts['batch'] else ''})", rate)
+        rows = [(f"training step (batch {b} in memory{', the recipe' if b == batch else ''})", rate)
                 for b, rate in step_rates.items()]
-        for what, rate in (*rows, (f"fit epochs (batch {facts['batch']}, pipeline and augmentation)", fit_rate)):
+        for what, rate in (*rows, (f"fit epochs (batch {batch}, pipeline and augmentation)", fit_rate)):
             achieved = step * rate
             lines.append(f"compute efficiency, {name}, {what}: {step / 1e9:.2f} GFLOP per training image "
                          f"(forward x 3), {rate:.1f} images/s = {achieved / 1e9:.1f} GFLOP/s; a 2048x2048 "
                          f"{name} matmul reaches {peak / 1e9:.1f} GFLOP/s here: {achieved / peak:.0%} of it")
+        kernels_ms = facts[f"{prefix}kernels_ms"]
+        bound = step * batch / (kernels_ms / 1000) / peak
+        lines.append(f"bound, {name}, batch {batch}: the step's convolution kernels timed alone, one at a time, "
+                     f"take {kernels_ms:.1f} ms a batch ({1000 * batch / kernels_ms:.0f} images/s): {bound:.0%} "
+                     f"of the matmul for the step's FLOPs, with nothing else in the step; the step reaches "
+                     f"{step * step_rates[batch] / peak / bound:.0%} of that bound")
         ceiling = peak / step
         lines.append(f"ceiling, {name}: at the matmul's rate a training image would take {1000 / ceiling:.1f} ms, "
-                     f"{ceiling:.0f} images/s = {ceiling / base_rate:.2f}x the baseline's {base_rate:.1f} images/s "
-                     f"(its epochs already run at {step * base_rate / peak:.0%} of the matmul)")
+                     f"{ceiling:.0f} images/s = {ceiling / base_rate:.2f}x the baseline's median epoch "
+                     f"({base_rate:.1f} images/s, {step * base_rate / peak:.0%} of the matmul), "
+                     f"{ceiling / base_all:.2f}x its epochs all together ({base_all:.1f} images/s)")
     return "\n".join(lines)
 
 

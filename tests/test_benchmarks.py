@@ -19,6 +19,8 @@ def test_every_benchmark_runs_and_prints_its_ratio(tmp_path):
     assert {"data epoch", "data load", "VGG16 phase 1 (head)", "VGG16 phase 2 (block 5 + head)",
             "training throughput (light VGG)", "Grad-CAM", "face detection (load_dataset faces=crop)"} <= names
     assert "compute efficiency" in done.stdout and "GFLOP/s" in done.stdout
+    # the bound the convolution kernels put on the step's share, in the same run
+    assert "bound, " in done.stdout and "convolution kernels timed alone" in done.stdout
 
 
 def test_the_kernel_profile_splits_each_layer_into_forward_and_gradient_kernels():
@@ -51,3 +53,31 @@ def test_the_conv_kernel_benchmark_times_each_kernel_alone():
     for kind in ("forward", "input grad", "weight grad"):
         assert (table[f"{kind} ms"] > 0).all() and (table[f"{kind} GFLOP/s"] > 0).all()
     assert "weight grad" in bench_conv_kernels.summary(table)
+
+
+def test_the_kernel_bound_counts_every_convolution_kernel_of_the_step_but_the_images_gradient(monkeypatch):
+    import pandas as pd
+
+    from fercourse.models import light_vgg
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_conv_kernels
+        import bench_training
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    asked = {}
+
+    def fake_times(batch, dtype, convolutions, steps, repeats):
+        asked.update(batch=batch, dtype=dtype, convolutions=list(convolutions))
+        n = len(asked["convolutions"])
+        return pd.DataFrame({"forward ms": [1.0] * n, "input grad ms": [10.0] * n, "weight grad ms": [100.0] * n})
+
+    monkeypatch.setattr(bench_conv_kernels, "kernel_times", fake_times)
+    ms = bench_training.kernel_ms(light_vgg(8), batch=8)
+    # the light VGG's ten convolutions, as (input size, input channels, filters), in order
+    assert asked["convolutions"] == [(128, 3, 16), (128, 16, 16), (64, 16, 32), (64, 32, 32), (32, 32, 64),
+                                     (32, 64, 64), (16, 64, 128), (16, 128, 128), (8, 128, 128), (8, 128, 128)]
+    assert asked["batch"] == 8 and asked["dtype"] == "float32"
+    # ten forwards, ten weight gradients, nine input gradients (the image needs none)
+    assert ms == 10 * 1.0 + 10 * 100.0 + 9 * 10.0

@@ -274,9 +274,13 @@ def kernel_ms(model, batch: int, steps: int = 20, repeats: int = 5) -> float:
     from fercourse.env import import_tensorflow
 
     _, keras = import_tensorflow()
-    convolutions = [(layer.input.shape[1], layer.input.shape[-1], layer.filters) for layer in model.layers
-                    if isinstance(layer, keras.layers.Conv2D)]
-    dtype = next(layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    odd = [layer.name for layer in layers
+           if (tuple(layer.kernel_size), tuple(layer.strides), layer.padding) != ((3, 3), (1, 1), "same")]
+    if odd:  # kernel_times times 3x3 "same" convolutions at stride 1 only
+        raise ValueError(f"kernel_ms times 3x3 'same' stride-1 convolutions only; {model.name} has {odd}")
+    convolutions = [(layer.input.shape[1], layer.input.shape[-1], layer.filters) for layer in layers]
+    dtype = layers[0].compute_dtype
     table = bench_conv_kernels.kernel_times(batch, dtype, convolutions, steps, repeats)
     return float(table["forward ms"].sum() + table["weight grad ms"].sum() + table["input grad ms"].iloc[1:].sum())
 

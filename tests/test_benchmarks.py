@@ -81,3 +81,12 @@ def test_the_kernel_bound_counts_every_convolution_kernel_of_the_step_but_the_im
     assert asked["batch"] == 8 and asked["dtype"] == "float32"
     # ten forwards, ten weight gradients, nine input gradients (the image needs none)
     assert ms == 10 * 1.0 + 10 * 100.0 + 9 * 10.0
+
+    # a convolution of another shape would be timed as a 3x3 one: refused instead
+    from fercourse.env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    inputs = keras.Input((16, 16, 3))
+    other = keras.Model(inputs, keras.layers.Conv2D(4, 5, padding="same", name="five")(inputs))
+    with pytest.raises(ValueError, match="five"):
+        bench_training.kernel_ms(other, batch=2)

@@ -90,3 +90,17 @@ def test_the_kernel_bound_counts_every_convolution_kernel_of_the_step_but_the_im
     other = keras.Model(inputs, keras.layers.Conv2D(4, 5, padding="same", name="five")(inputs))
     with pytest.raises(ValueError, match="five"):
         bench_training.kernel_ms(other, batch=2)
+
+
+def test_the_throughput_note_compares_with_the_baselines_unstalled_epochs_too():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_training
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    # baseline: two epochs of 2 s and two stalled ones of 5 s; ours: 2.5 s each (320 images)
+    note = bench_training._throughput_note(320, [2.0, 5.0, 2.0, 5.0], [2.5, 2.5])
+    assert "128.0 vs 91.4 images/s by the median epoch" in note       # median of the baseline: 3.5 s
+    assert "all timed epochs 128.0 vs 91.4 images/s = 1.40x" in note
+    assert "baseline epochs stalled: 2 of 4" in note
+    assert "against its unstalled epochs 160.0 images/s = 0.80x" in note  # ours is slower than 2 s epochs

@@ -23,15 +23,31 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_seconds_per_call  # noqa: E402
 
-# (input size, input channels, output channels) of the convolutions after the first
-CONVOLUTIONS = ((128, 16, 16), (64, 16, 32), (64, 32, 32), (32, 32, 64), (32, 64, 64),
-                (16, 64, 128), (16, 128, 128), (8, 128, 128))
+def convolutions_of(model) -> list[tuple[int, int, int]]:
+    """(input size, input channels, filters) of each Conv2D of ``model``, in order - the shapes
+    :func:`kernel_times` takes. Raises ValueError for a convolution that is not 3x3 "same" at
+    stride 1: it would be timed as one."""
+    from fercourse.env import import_tensorflow
+
+    _, keras = import_tensorflow()
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    odd = [layer.name for layer in layers
+           if (tuple(layer.kernel_size), tuple(layer.strides), layer.padding) != ((3, 3), (1, 1), "same")]
+    if odd:
+        raise ValueError(f"only 3x3 'same' stride-1 convolutions are timed; {model.name} has {odd}")
+    return [(layer.input.shape[1], layer.input.shape[-1], layer.filters) for layer in layers]
 
 
-def kernel_times(batch: int = 8, dtype: str = "float32", convolutions=CONVOLUTIONS, steps: int = 20,
+def kernel_times(batch: int = 8, dtype: str = "float32", convolutions=None, steps: int = 20,
                  repeats: int = 5):
     """DataFrame, one row per convolution: ms of each kernel alone (best of ``repeats`` runs of
-    ``steps`` calls) and its GFLOP/s (2 FLOPs per multiply-add, 3x3 "same" convolution)."""
+    ``steps`` calls) and its GFLOP/s (2 FLOPs per multiply-add, 3x3 "same" convolution).
+    ``convolutions``: (input size, input channels, filters) each; by default the light VGG's
+    after the first (whose input is the 3-channel image)."""
+    if convolutions is None:
+        from fercourse.models import light_vgg
+
+        convolutions = convolutions_of(light_vgg(8))[1:]
     import pandas as pd
 
     from fercourse.env import import_tensorflow

@@ -243,18 +243,17 @@ def throughput(images: int = 320, repeats: int = 5, steps: int = 20,
                               work=f"one epoch of {images} images",
                               note=_throughput_note(images, base32, ours32)))
     batches = _batches(config.batch_size) if every_batch else [config.batch_size]
-    repeats_alone = 5 if every_batch else 1
     facts = {"policy": policy, "images_per_s": images / float(np.median(ours)), "model": ours_model,
              "batch": config.batch_size, "baseline_images_per_s": images / float(np.median(base)),
              "baseline_all_images_per_s": len(base) * images / sum(base),
              "step_images_per_s": {b: step_rate(ours_model, b, steps) for b in batches},
-             "kernels_ms": kernel_ms(ours_model, config.batch_size, steps, repeats_alone)}
+             "kernels_ms": kernel_ms(ours_model, config.batch_size, steps)}
     if policy != "float32":
         facts["float32_images_per_s"] = images / float(np.median(ours32))
         facts["float32_baseline_images_per_s"] = images / float(np.median(base32))
         facts["float32_baseline_all_images_per_s"] = len(base32) * images / sum(base32)
         facts["float32_step_images_per_s"] = {b: step_rate(f32_model, b, steps) for b in batches}
-        facts["float32_kernels_ms"] = kernel_ms(f32_model, config.batch_size, steps, repeats_alone)
+        facts["float32_kernels_ms"] = kernel_ms(f32_model, config.batch_size, steps)
     return results, facts
 
 
@@ -274,14 +273,8 @@ def kernel_ms(model, batch: int, steps: int = 20, repeats: int = 5) -> float:
     from fercourse.env import import_tensorflow
 
     _, keras = import_tensorflow()
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    odd = [layer.name for layer in layers
-           if (tuple(layer.kernel_size), tuple(layer.strides), layer.padding) != ((3, 3), (1, 1), "same")]
-    if odd:  # kernel_times times 3x3 "same" convolutions at stride 1 only
-        raise ValueError(f"kernel_ms times 3x3 'same' stride-1 convolutions only; {model.name} has {odd}")
-    convolutions = [(layer.input.shape[1], layer.input.shape[-1], layer.filters) for layer in layers]
-    dtype = layers[0].compute_dtype
-    table = bench_conv_kernels.kernel_times(batch, dtype, convolutions, steps, repeats)
+    dtype = next(layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    table = bench_conv_kernels.kernel_times(batch, dtype, bench_conv_kernels.convolutions_of(model), steps, repeats)
     return float(table["forward ms"].sum() + table["weight grad ms"].sum() + table["input grad ms"].iloc[1:].sum())
 
 

@@ -28,6 +28,9 @@ training step alone (a batch in memory) and for whole epochs of ``fit`` (pipelin
 and the bound on it that the step's convolution kernels, each timed alone, set.
 Forms: the step of the batch-norm and anti-aliased variants with fercourse's fused batch norm
 and average-pool blur against Keras' layer and a depthwise convolution.
+Threads: the step alone under TensorFlow's default thread pools, inter-op 1 (one op at a time
+on every core), intra-op 1 (one core per op, ops side by side) and one core, each setting in a
+fresh process.
 Profile: each layer's forward + backward time, alone, against its share of the FLOPs; and the
 kernels of the real training step from TensorFlow's profiler (forward, weight gradient, input
 gradient per layer).
@@ -184,6 +187,96 @@ def variant_steps(batch: int = 8, policy: str | None = None) -> str:
         rate = step_rate(model, batch)
         lines.append(f"  {label:36s} {1000 * batch / rate:6.1f} ms a step  ({rate:.0f} images/s)")
     return "\n".join(lines)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_settings_table(batch: int = 8, policies: tuple[str, ...] = ("float32",), steps: int = 20,
+                          repeats: int = 5, rounds: int = 2):
+    """Images/s of the training step alone (as :func:`step_rate`) under TensorFlow's thread
+    settings: its default, one op at a time on every core (inter-op 1), one core per op with
+    ops side by side (intra-op 1), and one core. Returns a DataFrame, one row per setting.
+
+    Each setting runs in a fresh process (TensorFlow fixes its thread pools when it starts);
+    the settings take turns ``rounds`` times and each keeps its best, so that a busy moment of
+    the machine does not decide the comparison."""
+    import json
+    import subprocess
+
+    import pandas as pd
+
+    cores = _cores()
+    settings = [("TensorFlow's default", 0, 0), (f"one op at a time, each on {cores} cores", 1, cores),
+                (f"{cores} ops side by side, one core each", cores, 1), ("one core", 1, 1)]
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for label, inter, intra in settings:
+            code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                    f"import bench_training as b; b._thread_worker({inter}, {intra}, {batch}, "
+                    f"{list(policies)!r}, {steps}, {repeats})")
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            if done.returncode:
+                raise RuntimeError(f"thread setting {label!r} failed:\n{done.stderr[-2000:]}")
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            if report["threads"] != [inter, intra]:
+                raise RuntimeError(f"thread setting {label!r}: TensorFlow ran with {report['threads']}")
+            rates = report["rates"]
+            best[label] = {k: max(v, best.get(label, {}).get(k, 0.0)) for k, v in rates.items()}
+    rows = []
+    for label, inter, intra in settings:
+        row = {"setting": label, "inter-op": inter or "default", "intra-op": intra or "default"}
+        for policy in policies:
+            rate = best[label][policy]
+            row[f"{policy} images/s"] = rate
+            row[f"{policy} vs default"] = rate / best[settings[0][0]][policy]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def _thread_worker(inter: int, intra: int, batch: int, policies: list[str], steps: int, repeats: int) -> None:
+    """In a fresh process: set the thread pools before TensorFlow starts, then print the step's
+    images/s for each policy as one JSON line (read by :func:`thread_settings_table`)."""
+    import json
+
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    from fercourse.models import light_vgg
+    from fercourse.train import policy_scope
+    from fercourse.train.fused_adam import adam
+
+    rates = {}
+    for policy in policies:
+        with policy_scope(policy):
+            model = light_vgg(8)
+        model.compile(adam(3e-4), "sparse_categorical_crossentropy")
+        rates[policy] = step_rate(model, batch, steps, repeats)
+    # read back: proof that the pools were set before TensorFlow started, not ignored
+    threads = [tf.config.threading.get_inter_op_parallelism_threads(),
+               tf.config.threading.get_intra_op_parallelism_threads()]
+    print(json.dumps({"rates": rates, "threads": threads}))
+
+
+def thread_settings(batch: int = 8, policy: str = "float32", steps: int = 20, repeats: int = 5,
+                    rounds: int = 2, float32: bool = True) -> str:
+    """:func:`thread_settings_table` as text, in the policy and (with ``float32``, when it
+    differs) float32, with what all the cores buy over one."""
+    policies = tuple(dict.fromkeys([policy, "float32"] if float32 else [policy]))
+    table = thread_settings_table(batch, policies, steps, repeats, rounds)
+    one, default = table.index[-1], table.index[0]
+    scaling = ", ".join(f"{table.loc[default, f'{p} images/s'] / table.loc[one, f'{p} images/s']:.2f}x in {p}"
+                        for p in policies)
+    fastest = {p: table[f"{p} images/s"].idxmax() for p in policies}
+    verdict = "; ".join(f"fastest in {p}: {fastest[p]} ({table.loc[fastest[p], f'{p} vs default']:.2f}x)"
+                        for p in policies)
+    return (f"thread settings (training step alone, batch {batch}, one batch in memory; each setting in its own "
+            f"process, best of {rounds}):\n{table.round(2).to_string()}\n"
+            f"{_cores()} cores against one: {scaling}; {verdict}. fercourse sets no thread counts: "
+            f"it keeps TensorFlow's default")
 
 
 def throughput(images: int = 320, repeats: int = 5, steps: int = 20,
@@ -523,8 +616,11 @@ def run(quick: bool = False) -> tuple[list[Result], list[str]]:
     if not quick:
         results.append(equal_budget())
     lines = [efficiency(facts)]
-    if not quick:
+    if quick:  # one process per setting even so: ~10 s each
+        lines.append(thread_settings(facts["batch"], facts["policy"], steps=2, repeats=1, rounds=1, float32=False))
+    else:
         lines.append(variant_steps(facts["batch"], policy=facts["policy"]))
+        lines.append(thread_settings(facts["batch"], policy=facts["policy"]))
         table = profile(policy=facts["policy"])
         lines.append("per-layer profile (forward + backward, batch 16, each layer alone, "
                      f"{facts['policy']}):\n" + table.round(3).to_string())
@@ -544,6 +640,7 @@ def main() -> None:
             print(f"{key:12s} {value}")
     print(efficiency(facts))
     print(variant_steps(facts["batch"], policy=facts["policy"]))
+    print(thread_settings(facts["batch"], policy=facts["policy"]))
     print(profile(policy=facts["policy"]).round(3).to_string())
     print(kernel_lines(facts["policy"], facts["batch"]))
 

@@ -21,6 +21,9 @@ def test_every_benchmark_runs_and_prints_its_ratio(tmp_path):
     assert "compute efficiency" in done.stdout and "GFLOP/s" in done.stdout
     # the bound the convolution kernels put on the step's share, in the same run
     assert "bound, " in done.stdout and "convolution kernels timed alone" in done.stdout
+    # the thread settings, each in its own process (the worker checks TensorFlow took them)
+    assert "thread settings (" in done.stdout and "one op at a time" in done.stdout
+    assert "cores against one" in done.stdout
 
 
 def test_the_kernel_profile_splits_each_layer_into_forward_and_gradient_kernels():

@@ -17,8 +17,9 @@ The interpreter is LiteRT's (``ai_edge_litert``) when installed, else ``tf.lite`
 
 Conversions and the interpreter's predictions are cached (``<cache>/exports/``): a flatbuffer
 is keyed by the converted model's architecture and weights, the format, the calibration images,
-the TensorFlow version and, for int8, ``INT8_RECIPE``; predictions by the flatbuffer's and the images' checksums. Both are
-deterministic, so a re-run of the chapter converts nothing and only re-measures the latency.
+the TensorFlow version and, for int8, ``INT8_RECIPE``; predictions by the flatbuffer's and the
+images' checksums. Both are deterministic, so a re-run of the chapter converts nothing and only
+re-measures the latency.
 """
 from __future__ import annotations
 

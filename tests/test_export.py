@@ -196,8 +196,8 @@ def test_a_new_int8_recipe_converts_int8_again_and_leaves_the_float_files(traine
     monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
 
     def files():
-        return {p.name.split("-")[0] for p in (tmp_path / "exports").iterdir() if p.suffix == ".tflite"}, \
-            len([p for p in (tmp_path / "exports").iterdir() if p.suffix == ".tflite"])
+        kinds = [p.name.split("-")[0] for p in (tmp_path / "exports").iterdir() if p.suffix == ".tflite"]
+        return set(kinds), len(kinds)
 
     for recipe in (export.INT8_RECIPE, export.INT8_RECIPE + 1):
         monkeypatch.setattr(export, "INT8_RECIPE", recipe)

@@ -25,7 +25,9 @@ and ``fit.steps_per_execution`` steps per call of the compiled step.
 Compute efficiency: FLOPs per training step (forward x 3: the backward pass costs about
 twice the forward) times images/s, against a 2048 x 2048 matmul in the same dtype - for the
 training step alone (a batch in memory) and for whole epochs of ``fit`` (pipeline included);
-and the bound on it that the step's convolution kernels, each timed alone, set.
+and the bound on it that the step's convolution kernels, each timed alone, set; then what
+training the dense layers adds (the step with them frozen, their Adam update alone against
+the memory's pace).
 Forms: the step of the batch-norm and anti-aliased variants with fercourse's fused batch norm
 and average-pool blur against Keras' layer and a depthwise convolution.
 Threads: the step alone under TensorFlow's default thread pools, inter-op 1 (one op at a time
@@ -342,13 +344,15 @@ def throughput(images: int = 320, repeats: int = 5, steps: int = 20,
              "batch": config.batch_size, "baseline_images_per_s": images / float(np.median(base)),
              "baseline_all_images_per_s": len(base) * images / sum(base),
              "step_images_per_s": {b: step_rate(ours_model, b, steps) for b in batches},
-             "kernels_ms": kernel_ms(ours_model, config.batch_size, steps)}
+             "kernels_ms": kernel_ms(ours_model, config.batch_size, steps),
+             "dense": dense_share(ours_model, config.batch_size, steps)}
     if policy != "float32":
         facts["float32_images_per_s"] = images / float(np.median(ours32))
         facts["float32_baseline_images_per_s"] = images / float(np.median(base32))
         facts["float32_baseline_all_images_per_s"] = len(base32) * images / sum(base32)
         facts["float32_step_images_per_s"] = {b: step_rate(f32_model, b, steps) for b in batches}
         facts["float32_kernels_ms"] = kernel_ms(f32_model, config.batch_size, steps)
+        facts["float32_dense"] = dense_share(f32_model, config.batch_size, steps)
     return results, facts
 
 
@@ -371,6 +375,51 @@ def kernel_ms(model, batch: int, steps: int = 20, repeats: int = 5) -> float:
     dtype = next(layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     table = bench_conv_kernels.kernel_times(batch, dtype, bench_conv_kernels.convolutions_of(model), steps, repeats)
     return float(table["forward ms"].sum() + table["weight grad ms"].sum() + table["input grad ms"].iloc[1:].sum())
+
+
+def dense_share(model, batch: int, steps: int = 20, repeats: int = 5) -> dict[str, float]:
+    """What training the dense layers adds to a step of ``model`` at ``batch`` (ms), and why.
+
+    ``model``: a compiled plain light VGG. ``step_ms``: its step as :func:`step_rate` times it.
+    ``frozen_ms``: a plain light VGG in the same dtype with its dense layers frozen (no weight
+    gradients, no update for them).
+    ``adam_ms``: the fused Adam update of the dense weights alone (a copy of them, random
+    gradients), ``adam_gb_s`` the bytes it moves per second (each weight, its two moments read
+    and written and its gradient read: 28 bytes a float32 weight) and ``add_gb_s`` those of an
+    element-wise add of two arrays of as many floats (12 bytes each), the memory's pace here.
+
+    Why: the light VGG's dense layers hold 3.2 of its 3.7 million weights and do about 1 % of
+    its FLOPs. With batches of 8 their update is paid every 8 images, and it is bound by memory,
+    not arithmetic; when ``adam_gb_s`` is near ``add_gb_s`` no rewrite of the update can make it
+    cheaper, short of moving fewer bytes (a different optimizer or precision).
+    """
+    from fercourse.env import import_tensorflow
+    from fercourse.models import light_vgg
+    from fercourse.train import policy_scope
+    from fercourse.train.fused_adam import adam
+
+    tf, keras = import_tensorflow()
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    with policy_scope(model.dtype_policy.name):
+        frozen = light_vgg(model.output_shape[-1], name="dense_frozen")
+    for layer in frozen.layers:
+        layer.trainable = not isinstance(layer, keras.layers.Dense)
+    frozen.compile(adam(3e-4), "sparse_categorical_crossentropy")
+    optimizer = adam(3e-4)
+    weights = [keras.Variable(w.numpy()) for layer in dense for w in layer.trainable_weights]
+    optimizer.build(weights)
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=w.shape).astype("float32")) for w in weights]
+    update = tf.function(lambda: optimizer.apply(grads, weights))
+    count = sum(int(np.prod(w.shape)) for w in weights)
+    a, b = (tf.constant(rng.normal(size=count).astype("float32")) for _ in range(2))
+    add = tf.function(lambda: a + b)
+    adam_s = best_seconds_per_call(update, steps, repeats, sync=lambda _: weights[0].numpy())
+    add_s = best_seconds_per_call(add, steps, repeats, sync=lambda result: result.numpy())
+    return {"step_ms": 1000 * batch / step_rate(model, batch, steps, repeats),
+            "frozen_ms": 1000 * batch / step_rate(frozen, batch, steps, repeats),
+            "adam_ms": 1000 * adam_s, "adam_gb_s": 28 * count / adam_s / 1e9, "add_gb_s": 12 * count / add_s / 1e9,
+            "dense_weights": count}
 
 
 def _throughput_note(images: int, base: list[float], ours: list[float]) -> str:
@@ -497,6 +546,17 @@ def efficiency(facts: dict) -> str:
                      f"take {kernels_ms:.1f} ms a batch ({1000 * batch / kernels_ms:.0f} images/s): {bound:.0%} "
                      f"of the matmul for the step's FLOPs, with nothing else in the step; the step reaches "
                      f"{step * step_rates[batch] / peak / bound:.0%} of that bound")
+        dense = facts[f"{prefix}dense"]
+        floor_ms = kernels_ms + dense["adam_ms"]
+        memory = ("bound by memory" if dense["adam_gb_s"] >= 0.8 * dense["add_gb_s"] else
+                  "below the memory's pace: not bound by memory")
+        lines.append(f"dense layers, {name}, batch {batch}: the step takes {dense['step_ms']:.1f} ms, "
+                     f"{dense['frozen_ms']:.1f} ms with its dense layers frozen: training their "
+                     f"{dense['dense_weights'] / 1e6:.2f} M weights costs {dense['step_ms'] - dense['frozen_ms']:.1f} ms "
+                     f"a step, of which the fused Adam update alone {dense['adam_ms']:.1f} ms, moving "
+                     f"{dense['adam_gb_s']:.0f} GB/s (an element-wise add moves {dense['add_gb_s']:.0f} GB/s here: "
+                     f"{memory}). The convolution kernels alone and that update, one after the other: "
+                     f"{floor_ms:.1f} ms a batch = {step * batch / (floor_ms / 1000) / peak:.0%} of the matmul")
         ceiling = peak / step
         lines.append(f"ceiling, {name}: at the matmul's rate a training image would take {1000 / ceiling:.1f} ms, "
                      f"{ceiling:.0f} images/s = {ceiling / base_rate:.2f}x the baseline's median epoch "

@@ -21,6 +21,8 @@ def test_every_benchmark_runs_and_prints_its_ratio(tmp_path):
     assert "compute efficiency" in done.stdout and "GFLOP/s" in done.stdout
     # the bound the convolution kernels put on the step's share, in the same run
     assert "bound, " in done.stdout and "convolution kernels timed alone" in done.stdout
+    # what training the dense layers adds to the step, and the memory's pace that bounds it
+    assert "dense layers, " in done.stdout and "bound by memory" in done.stdout
     # the thread settings, each in its own process (the worker checks TensorFlow took them)
     assert "thread settings (" in done.stdout and "one op at a time" in done.stdout
     assert "cores against one" in done.stdout
@@ -107,3 +109,21 @@ def test_the_throughput_note_compares_with_the_baselines_unstalled_epochs_too():
     assert "all timed epochs 128.0 vs 91.4 images/s = 1.40x" in note
     assert "baseline epochs stalled: 2 of 4" in note
     assert "against its unstalled epochs 160.0 images/s = 0.80x" in note  # ours is slower than 2 s epochs
+
+
+def test_the_dense_share_times_the_update_of_exactly_the_dense_weights():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_training
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    from fercourse.models import light_vgg
+    from fercourse.train.fused_adam import adam
+
+    model = light_vgg(8)
+    model.compile(adam(3e-4), "sparse_categorical_crossentropy")
+    share = bench_training.dense_share(model, batch=2, steps=1, repeats=1)
+    # fc1, fc2 and the output layer: kernels and biases, as the table of Q5.3 counts them
+    assert share["dense_weights"] == 2048 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 8 + 8
+    assert all(share[key] > 0 for key in ("step_ms", "frozen_ms", "adam_ms", "adam_gb_s", "add_gb_s"))
+    assert all(layer.trainable for layer in model.layers)  # the model timed is left as it was

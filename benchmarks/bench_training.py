@@ -552,14 +552,13 @@ def efficiency(facts: dict) -> str:
                      f"{step * step_rates[batch] / peak / bound:.0%} of that bound")
         dense = facts[f"{prefix}dense"]
         floor_ms = kernels_ms + dense["adam_ms"]
-        memory = ("bound by memory" if dense["adam_gb_s"] >= 0.8 * dense["add_gb_s"] else
-                  "below the memory's pace: not bound by memory")
         lines.append(f"dense layers, {name}, batch {batch}: timed in turns, the step takes {dense['step_ms']:.1f} "
                      f"ms, {dense['frozen_ms']:.1f} ms with its dense layers frozen: training their "
                      f"{dense['dense_weights'] / 1e6:.2f} M weights costs {dense['step_ms'] - dense['frozen_ms']:.1f} ms "
                      f"a step, of which the fused Adam update alone {dense['adam_ms']:.1f} ms, moving "
-                     f"{dense['adam_gb_s']:.0f} GB/s (an element-wise add moves {dense['add_gb_s']:.0f} GB/s here: "
-                     f"{memory}). The convolution kernels alone and that update, one after the other: "
+                     f"{dense['adam_gb_s']:.0f} GB/s, {dense['adam_gb_s'] / dense['add_gb_s']:.2f}x what an element-wise "
+                     f"add moves here ({dense['add_gb_s']:.0f} GB/s, the memory's pace). The convolution kernels "
+                     f"alone and that update, one after the other: "
                      f"{floor_ms:.1f} ms a batch = {step * batch / (floor_ms / 1000) / peak:.0%} of the matmul")
         ceiling = peak / step
         lines.append(f"ceiling, {name}: at the matmul's rate a training image would take {1000 / ceiling:.1f} ms, "

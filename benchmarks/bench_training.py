@@ -139,6 +139,25 @@ def _one_batch(model, batch_size: int):
     return x, y
 
 
+def _step_model(policy: str, optimizer=None, *, classes: int = 8, train_dense: bool = True, **kwargs):
+    """A light VGG (``light_vgg(classes, **kwargs)``) built under ``policy`` and compiled as the
+    step timings here use it: ``optimizer`` (default fercourse's fused Adam) at 3e-4, sparse
+    cross-entropy. ``train_dense=False`` freezes its dense layers before compiling."""
+    from fercourse.env import import_tensorflow
+    from fercourse.models import light_vgg
+    from fercourse.train import policy_scope
+    from fercourse.train.fused_adam import adam
+
+    _, keras = import_tensorflow()
+    with policy_scope(policy):
+        model = light_vgg(classes, **kwargs)
+    if not train_dense:
+        for layer in model.layers:
+            layer.trainable = not isinstance(layer, keras.layers.Dense)
+    model.compile((optimizer or adam)(3e-4), "sparse_categorical_crossentropy")
+    return model
+
+
 def step_rate(model, batch_size: int, steps: int = 20, repeats: int = 5) -> float:
     """Images/s of ``model``'s compiled training step alone: one batch held in memory, the best
     of ``repeats`` runs of ``steps`` steps (no input pipeline, no augmentation, no callbacks)."""
@@ -154,9 +173,9 @@ def variant_steps(batch: int = 8, policy: str | None = None) -> str:
     from unittest import mock
 
     from fercourse.env import import_tensorflow
-    from fercourse.models import batch_norm, light_vgg
+    from fercourse.models import batch_norm
     from fercourse.theory import equivariance
-    from fercourse.train import choose_policy, policy_scope
+    from fercourse.train import choose_policy
     from fercourse.train.fused_adam import adam
 
     tf, keras = import_tensorflow()
@@ -183,9 +202,8 @@ def variant_steps(batch: int = 8, policy: str | None = None) -> str:
              ("anti-aliased: average pools (ours)", {"anti_alias": True}, None, adam)]
     lines = [f"training step of each form (batch {batch}, {policy}, one batch in memory, best of 5 x 20 steps):"]
     for label, kwargs, patch, optimizer in forms:
-        with policy_scope(policy), (patch or contextlib.nullcontext()):
-            model = light_vgg(8, **kwargs)
-        model.compile(optimizer(3e-4), "sparse_categorical_crossentropy")
+        with patch or contextlib.nullcontext():
+            model = _step_model(policy, optimizer, **kwargs)
         rate = step_rate(model, batch)
         lines.append(f"  {label:36s} {1000 * batch / rate:6.1f} ms a step  ({rate:.0f} images/s)")
     return "\n".join(lines)
@@ -249,16 +267,7 @@ def _thread_worker(inter: int, intra: int, batch: int, policies: list[str], step
 
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     tf.config.threading.set_intra_op_parallelism_threads(intra)
-    from fercourse.models import light_vgg
-    from fercourse.train import policy_scope
-    from fercourse.train.fused_adam import adam
-
-    rates = {}
-    for policy in policies:
-        with policy_scope(policy):
-            model = light_vgg(8)
-        model.compile(adam(3e-4), "sparse_categorical_crossentropy")
-        rates[policy] = step_rate(model, batch, steps, repeats)
+    rates = {policy: step_rate(_step_model(policy), batch, steps, repeats) for policy in policies}
     # read back: proof that the pools were set before TensorFlow started, not ignored
     threads = [tf.config.threading.get_inter_op_parallelism_threads(),
                tf.config.threading.get_intra_op_parallelism_threads()]
@@ -394,17 +403,11 @@ def dense_share(model, batch: int, steps: int = 20, repeats: int = 5) -> dict[st
     cheaper, short of moving fewer bytes (a different optimizer or precision).
     """
     from fercourse.env import import_tensorflow
-    from fercourse.models import light_vgg
-    from fercourse.train import policy_scope
     from fercourse.train.fused_adam import adam
 
     tf, keras = import_tensorflow()
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    with policy_scope(model.dtype_policy.name):
-        frozen = light_vgg(model.output_shape[-1], name="dense_frozen")
-    for layer in frozen.layers:
-        layer.trainable = not isinstance(layer, keras.layers.Dense)
-    frozen.compile(adam(3e-4), "sparse_categorical_crossentropy")
+    frozen = _step_model(model.dtype_policy.name, classes=model.output_shape[-1], train_dense=False)
     optimizer = adam(3e-4)
     weights = [keras.Variable(w.numpy()) for layer in dense for w in layer.trainable_weights]
     optimizer.build(weights)
@@ -626,18 +629,13 @@ def kernel_profile(batch: int = 16, steps: int = 10, policy: str = "float32"):
     import pandas as pd
 
     from fercourse.env import import_tensorflow
-    from fercourse.models import light_vgg
-    from fercourse.train import policy_scope
-    from fercourse.train.fused_adam import adam
 
-    tf, keras = import_tensorflow()
+    tf, _ = import_tensorflow()
     try:
         from tensorflow.tsl.profiler.protobuf import xplane_pb2
     except ImportError as error:
         return None, f"no profiler trace reader in this TensorFlow ({error})"
-    with policy_scope(policy):
-        model = light_vgg(8)
-        model.compile(optimizer=adam(3e-4), loss="sparse_categorical_crossentropy")
+    model = _step_model(policy)
     step_ms = batch / step_rate(model, batch, steps=steps, repeats=3) * 1000
     x, y = _one_batch(model, batch)
     space = xplane_pb2.XSpace()

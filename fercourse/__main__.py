@@ -25,7 +25,8 @@ from .errors import FercourseError
 
 def _cmd_report(args) -> int:
     start = time.perf_counter()
-    result = report.build_report(select=args.chapters or None, run=not args.no_execute, pdf=not args.no_pdf)
+    result = report.build_report(select=args.chapters or None, run=not args.no_execute, pdf=not args.no_pdf,
+                                 jobs=args.jobs)
     print("\nwritten:")
     for path in [*result.executed, *result.html, *result.pdfs]:
         print(f"  {paths.display_path(path)}")
@@ -62,7 +63,7 @@ def _cmd_book(args) -> int:
 
 
 def _cmd_execute(args) -> int:
-    for path in report.execute_in_place(args.chapters or None):
+    for path in report.execute_in_place(args.chapters or None, jobs=args.jobs):
         print(f"  rewrote {paths.display_path(path)}")
     return 0
 
@@ -282,6 +283,12 @@ def _add_training_arguments(parser) -> None:
     parser.add_argument("--strategy", choices=["default", "mirrored"], default="default")
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of chapters >= 1, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fercourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -291,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--no-pdf", action="store_true", help="skip the LaTeX/PDF export")
     rep.add_argument("--no-execute", action="store_true", help="export the committed notebooks as they are")
     rep.add_argument("--book", action="store_true", help="also build the HTML book (Jupyter Book) from them")
+    rep.add_argument("--jobs", "-j", type=_jobs, default=None,
+                     help="chapters executed at once, longest first (default: 2 on 2+ cores, or FERCOURSE_JOBS)")
     rep.set_defaults(func=_cmd_report)
     bk = sub.add_parser("book", help="build the HTML book (Jupyter Book, offline) from the executed chapters")
     bk.add_argument("--from-build", action="store_true",
@@ -298,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     bk.set_defaults(func=_cmd_book)
     exe = sub.add_parser("execute", help="re-execute chapters and save them in notebooks/ (rewrites tracked files)")
     exe.add_argument("chapters", nargs="*", help="chapter name prefixes (default: all)")
+    exe.add_argument("--jobs", "-j", type=_jobs, default=None, help="chapters executed at once (as for report)")
     exe.set_defaults(func=_cmd_execute)
     tr = sub.add_parser("train", help="train a Q5 model (or load it from the model store)")
     _add_training_arguments(tr)

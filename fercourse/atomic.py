@@ -108,6 +108,24 @@ def publish_dir(path: Path | str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def exclusive(lock_file: Path | str):
+    """Hold an exclusive advisory lock (``fcntl.flock``) on ``lock_file`` (created if missing)
+    for the block: processes making the same expensive thing (two chapters executing side by
+    side, each needing the built-in set or the same model) take turns, and the second finds
+    the first one's result instead of computing it again. The lock ends with the process."""
+    import fcntl
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def link(source: Path | str, path: Path | str) -> Path:
     """Publish ``path`` as a second name of the finished file ``source`` (a hard link, renamed
     into place), or as a copy where the file system has no hard links. Later changes to

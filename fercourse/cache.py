@@ -51,7 +51,9 @@ def usage(root: Path | None = None) -> list[KindUsage]:
     for kind, what in KINDS.items():
         folder = root / kind
         children = list(folder.iterdir()) if folder.is_dir() else []
-        rows.append(KindUsage(kind, len(children), sum(map(_size, children)) / 1e6, what))
+        # Hidden names are lock files and unfinished temporaries: their bytes count, not as entries.
+        entries = sum(not child.name.startswith(".") for child in children)
+        rows.append(KindUsage(kind, entries, sum(map(_size, children)) / 1e6, what))
     other = [p for p in root.iterdir() if p.name not in KINDS] if root.is_dir() else []
     if other:
         rows.append(KindUsage("other", len(other), sum(map(_size, other)) / 1e6, "not written by fercourse"))

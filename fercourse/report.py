@@ -31,6 +31,7 @@ PDF_INSTALL_HINT = (
 )
 REPORT_TITLE = "Convolutional Networks"
 REPORT_SUBTITLE = "Homework 4, answered and checked by code (fercourse)"
+JOBS_ENV = "FERCOURSE_JOBS"
 
 
 def chapters(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
@@ -57,14 +58,18 @@ def missing_pdf_tools() -> list[str]:
     return [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
 
 
-def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None):
+def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None, *,
+            env: dict[str, str] | None = None, position: int | None = None):
     """Run every cell of ``notebook`` in a fresh kernel, in its own folder; return the executed node.
 
     The kernel talks over IPC sockets in a private temporary folder (not TCP on localhost, which
-    ipykernel warns about once per chapter). ``progress`` shows a bar of the code cells on
-    stderr - which chapter, which cell of how many, elapsed time, and what the running cell
-    does when it trains or extracts features ("train light_vgg_plain: epoch 5/25"; read from
-    the kernel's ``timings.status`` file twice a second) - by default when stderr is a terminal.
+    ipykernel warns about once per chapter). ``env``: variables set for this kernel only (on top
+    of this process's environment), so that chapters executing side by side in threads never
+    see each other's settings. ``progress`` shows a bar of the code cells on stderr - which
+    chapter, which cell of how many, elapsed time, and what the running cell does when it trains
+    or extracts features ("train light_vgg_plain: epoch 5/25"; read from the kernel's
+    ``timings.status`` file twice a second) - by default when stderr is a terminal;
+    ``position`` is the bar's line when several chapters run at once.
     """
     import tempfile
 
@@ -77,15 +82,16 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None):
     cells = sum(cell.cell_type == "code" for cell in nb.cells)
     show = sys.stderr.isatty() if progress is None else progress
     with tempfile.TemporaryDirectory(prefix="fercourse-kernel-") as sockets, \
-            tqdm(total=cells, desc=notebook.stem, unit="cell", disable=not show, leave=True) as bar, \
-            _environment(**{timings.STATUS_ENV: str(Path(sockets) / "status")}), \
+            tqdm(total=cells, desc=notebook.stem, unit="cell", disable=not show, leave=True,
+                 position=position) as bar, \
             _show_status(Path(sockets) / "status", bar, enabled=show):
+        kernel_env = {**os.environ, **(env or {}), timings.STATUS_ENV: str(Path(sockets) / "status")}
         manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(notebook.parent)}},
                                 on_cell_executed=lambda **_: bar.update(1))
         try:
-            client.execute()
+            client.execute(env=kernel_env)  # passed on to KernelManager.start_kernel
         finally:  # a kernel manager passed in is ours to stop (nbclient stops only its own)
             if manager.has_kernel:
                 manager.shutdown_kernel(now=True)
@@ -241,19 +247,87 @@ class ReportResult:
     phases: object = None  # timings.phase_table of the executed chapters (pandas), when run
 
 
-@contextlib.contextmanager
-def _environment(**values: str):
-    """Set environment variables for the block (kernels started inside inherit them)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+def default_jobs() -> int:
+    """How many chapters execute at once by default: two where the CPU has two cores or more.
+
+    One chapter alone keeps a 2-core CPU only partly busy (narration, plotting, sympy and much
+    of the evaluation run on one core), so a second chapter beside it fills the gaps; more
+    lanes than two only split the same cores finer. ``FERCOURSE_JOBS`` overrides.
+    """
+    chosen = os.environ.get(JOBS_ENV, "").strip()
+    if chosen:
+        if not chosen.isdigit() or int(chosen) < 1:
+            raise ValueError(f"{JOBS_ENV}={chosen!r}: expected a whole number of chapters >= 1")
+        return int(chosen)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def recorded_seconds(notebook: Path) -> float | None:
+    """The code cells' execution time (s) recorded in ``notebook`` by nbclient when it was last
+    executed (each cell's ``execute_input`` to ``execute_reply``), or None where it holds none."""
+    import json
+
     try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return None
+    total, seen = 0.0, False
+    for cell in cells:
+        stamps = cell.get("metadata", {}).get("execution", {})
+        began, ended = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
+        if began and ended:
+            span = _dt.datetime.fromisoformat(ended.replace("Z", "+00:00")) - \
+                _dt.datetime.fromisoformat(began.replace("Z", "+00:00"))
+            total, seen = total + span.total_seconds(), True
+    return total if seen else None
+
+
+def longest_first(notebooks: list[Path], build: Path) -> list[Path]:
+    """``notebooks`` in the order to start them when several execute at once: longest first
+    (by the time recorded in the build folder's executed copy - this machine's last run - or
+    else in the committed notebook), so that the longest chapter never starts last and leaves
+    the other lanes idle at the end. Chapters with no recorded time keep book order, last."""
+    def expected(notebook: Path) -> float:
+        for copy in (build / "executed" / notebook.name, notebook):
+            seconds = recorded_seconds(copy)
+            if seconds is not None:
+                return seconds
+        return -1.0
+
+    return sorted(notebooks, key=expected, reverse=True)  # sorted is stable: ties keep book order
+
+
+def _execute_chapters(order: list[Path], jobs: int, log, phase_log: Path | None = None) -> dict:
+    """Execute ``order`` in ``jobs`` lanes (threads, each driving its own kernel process); return
+    ``{notebook: (executed node, wall seconds)}``. Each kernel records its phases into
+    ``phase_log`` (when given) under its chapter's name. After the first failure no chapter
+    starts, the running ones finish, and the failure is raised."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    lanes: dict[str, int] = {}  # thread -> progress-bar line, so that bars shown at once never overlap
+    claim, failed = threading.Lock(), threading.Event()
+
+    def one(notebook: Path):
+        if failed.is_set():
+            return None  # skipped: an earlier chapter failed
+        with claim:
+            line = lanes.setdefault(threading.current_thread().name, len(lanes)) if jobs > 1 else None
+        log(f"executing {notebook.name} ...")
+        env = {timings.ENV: str(phase_log), timings.CHAPTER_ENV: notebook.stem} if phase_log else {}
+        start = time.perf_counter()
+        try:
+            nb = execute(notebook, position=line, env=env)
+        except BaseException:
+            failed.set()
+            raise
+        return nb, time.perf_counter() - start
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fercourse-chapter") as pool:
+        futures = {notebook: pool.submit(one, notebook) for notebook in order}
+    for future in futures.values():  # all done here; the first failure (in start order) is raised
+        future.result()
+    return {notebook: future.result() for notebook, future in futures.items()}
 
 
 def build_report(
@@ -262,12 +336,15 @@ def build_report(
     run: bool = True,
     pdf: bool = True,
     build: Path | None = None,
+    jobs: int | None = None,
     log=print,
 ) -> ReportResult:
     """Execute (``run``) and export the chapters into ``build`` (default: the build folder).
 
     ``select`` keeps only chapters whose file name starts with one of the given
-    prefixes (e.g. ``["q3"]``). Layout of the output::
+    prefixes (e.g. ``["q3"]``). ``jobs``: chapters executing at once, each in its own kernel
+    (default :func:`default_jobs`), started longest first (:func:`longest_first`). Layout of
+    the output::
 
         build/executed/<chapter>.ipynb   build/html/<chapter>.html
         build/pdf/<chapter>.pdf          build/report.pdf
@@ -280,23 +357,23 @@ def build_report(
     if not selected:
         raise ValueError(f"no chapter matches {select}; chapters are {[p.stem for p in chapters()]}")
     result = ReportResult(missing_tools=missing_pdf_tools() if pdf else [])
-    executed_nbs = []
     # The chapters' kernels record their expensive phases (generate, decode, features, train)
     # here, so the report can say where each chapter's time went.
     phase_log = build / "timings.jsonl"
     phase_log.parent.mkdir(parents=True, exist_ok=True)
     phase_log.unlink(missing_ok=True)
-    chapter_seconds = {}
-    for notebook in selected:
+    executed_nbs, chapter_seconds = [], {}
+    if run:
+        jobs = max(1, min(jobs or default_jobs(), len(selected)))
         start = time.perf_counter()
+        done = _execute_chapters(longest_first(selected, build), jobs, log, phase_log)
+        result.seconds["execute (wall)"] = time.perf_counter() - start
+    for notebook in selected:
         if run:
-            log(f"executing {notebook.name} ...")
-            with _environment(**{timings.ENV: str(phase_log), timings.CHAPTER_ENV: notebook.stem}):
-                nb = execute(notebook)
-            chapter_seconds[notebook.stem] = time.perf_counter() - start
+            nb, chapter_seconds[notebook.stem] = done[notebook]
+            result.seconds[f"execute {notebook.stem}"] = chapter_seconds[notebook.stem]
         else:
             nb = nbformat.read(notebook, as_version=4)
-        result.seconds[f"execute {notebook.stem}"] = time.perf_counter() - start
         executed_nbs.append(nb)
         result.executed.append(write_notebook(nb, build / "executed" / notebook.name))
         result.html.append(export_html(nb, build / "html" / f"{notebook.stem}.html"))
@@ -317,16 +394,15 @@ def build_report(
     return result
 
 
-def execute_in_place(select: list[str] | None = None, log=print) -> list[Path]:
-    """Re-execute the committed chapter notebooks and save them over themselves.
+def execute_in_place(select: list[str] | None = None, jobs: int | None = None, log=print) -> list[Path]:
+    """Re-execute the committed chapter notebooks and save them over themselves (``jobs`` at
+    once, as in :func:`build_report`).
 
     This is the one command that rewrites tracked files: use it after changing a
     chapter, so that the committed outputs (which nbval compares) are fresh.
     """
-    done = []
-    for notebook in chapters():
-        if select and not any(notebook.stem.startswith(s) for s in select):
-            continue
-        log(f"executing {notebook.name} in place ...")
-        done.append(write_notebook(execute(notebook), notebook))
-    return done
+    selected = [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
+    jobs = max(1, min(jobs or default_jobs(), len(selected) or 1))
+    done = _execute_chapters(longest_first(selected, paths.build_dir()), jobs,
+                             lambda text: log(text.replace(" ...", " in place ...")))
+    return [write_notebook(done[notebook][0], notebook) for notebook in selected]

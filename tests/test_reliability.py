@@ -432,6 +432,7 @@ def test_the_cache_command_shows_sizes_per_kind_and_clears_by_kind(cache, capsys
     (cache / "features" / "a.npy").write_bytes(b"x" * 2_000_000)
     (cache / "models" / "m-1").mkdir(parents=True)
     (cache / "models" / "m-1" / "model.weights.h5").write_bytes(b"x" * 1_000_000)
+    (cache / "features" / ".a.lock").touch()  # a lock file: not an entry
     assert cli.main(["cache"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^features\s+1\s+2\.0\s", out, re.M) and re.search(r"^models\s+1\s+1\.0\s", out, re.M)

@@ -221,3 +221,104 @@ def test_a_chapter_keeps_tensorflows_native_log_lines_out_of_its_outputs(tmp_pat
     assert "predicted" in bare and "NodeDef mentions attribute" in bare  # the problem is real
     chapter = _numpy_predict_chapter(tmp_path, with_setup=True)
     assert "predicted" in chapter and "NodeDef" not in chapter and "E0000" not in chapter
+
+
+def _chapter(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+# Each chapter leaves its mark, then waits (up to a minute) for the other's: the pair can only
+# finish when both kernels run at the same time, so passing proves the lanes are concurrent
+# without timing anything.
+_RENDEZVOUS = """import os, time
+from pathlib import Path
+me = os.environ["FERCOURSE_CHAPTER"]
+Path(me + ".mark").write_text(os.environ["FERCOURSE_TIMINGS"])
+other = {"a": "b", "b": "a"}[me]
+deadline = time.time() + 60
+while not Path(other + ".mark").exists():
+    assert time.time() < deadline, f"{me}: {other} never ran beside me"
+    time.sleep(0.05)
+print(me, os.environ.get("FERCOURSE_STATUS", "").endswith("status"))"""
+
+
+def test_chapters_execute_side_by_side_each_with_its_own_environment(tmp_path):
+    pair = [_chapter(tmp_path / f"{name}.ipynb", _RENDEZVOUS) for name in "ab"]
+    before = dict(os.environ)
+    done = report._execute_chapters(pair, 2, lambda *_: None, tmp_path / "timings.jsonl")
+    for path in pair:  # each kernel saw its own chapter's name and the shared timings file
+        nb, seconds = done[path]
+        assert nb.cells[0].outputs[0]["text"] == f"{path.stem} True\n" and seconds > 0
+        assert (tmp_path / f"{path.stem}.mark").read_text() == str(tmp_path / "timings.jsonl")
+    assert dict(os.environ) == before  # nothing leaked into this process
+
+
+def test_a_failing_chapter_stops_the_ones_not_yet_started(tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    bad = _chapter(tmp_path / "bad.ipynb", "raise ValueError('broken on purpose')")
+    later = _chapter(tmp_path / "later.ipynb", "open('later.ran', 'w').close()")
+    with pytest.raises(CellExecutionError, match="broken on purpose"):
+        report._execute_chapters([bad, later], 1, lambda *_: None)
+    assert not (tmp_path / "later.ran").exists()
+
+
+def _stamped(path: Path, *spans: float) -> Path:
+    """A notebook whose code cells carry nbclient's timing metadata: cell i ran ``spans[i]`` s."""
+    import datetime as dt
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass") for _ in spans])
+    t = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    for cell, span in zip(nb.cells, spans):
+        end = t + dt.timedelta(seconds=span)
+        cell.metadata["execution"] = {"iopub.execute_input": t.isoformat().replace("+00:00", "Z"),
+                                      "shell.execute_reply": end.isoformat().replace("+00:00", "Z")}
+        t = end + dt.timedelta(seconds=100)  # the gaps between cells are not execution time
+    nbformat.write(nb, path)
+    return path
+
+
+def test_recorded_seconds_adds_up_the_cells_execution_time(tmp_path):
+    assert report.recorded_seconds(_stamped(tmp_path / "a.ipynb", 1.5, 2.25)) == pytest.approx(3.75)
+    assert report.recorded_seconds(_chapter(tmp_path / "never.ipynb", "pass")) is None
+    assert report.recorded_seconds(tmp_path / "absent.ipynb") is None
+    assert report.recorded_seconds(paths.NOTEBOOKS_DIR / "q5_facial_expressions.ipynb") > 0
+
+
+def test_longest_chapter_starts_first_and_this_machines_last_run_wins(tmp_path):
+    chapters_dir, build = tmp_path / "notebooks", tmp_path / "build"
+    (build / "executed").mkdir(parents=True)
+    chapters_dir.mkdir()
+    q1 = _stamped(chapters_dir / "q1.ipynb", 5.0)
+    q2 = _stamped(chapters_dir / "q2.ipynb", 50.0)
+    q3 = _chapter(chapters_dir / "q3.ipynb", "pass")  # never executed: no time, goes last
+    q4 = _stamped(chapters_dir / "q4.ipynb", 5.0)
+    assert report.longest_first([q1, q2, q3, q4], build) == [q2, q1, q4, q3]  # ties keep book order
+    _stamped(build / "executed" / "q1.ipynb", 80.0)  # here q1 took longest last time
+    assert report.longest_first([q1, q2, q3, q4], build) == [q1, q2, q4, q3]
+    committed = report.longest_first(report.chapters(), build)
+    assert committed[0].stem.startswith("q5")  # the chapter that trains
+
+
+def test_default_jobs_uses_two_lanes_where_there_are_two_cores(monkeypatch):
+    monkeypatch.delenv(report.JOBS_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert report.default_jobs() == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert report.default_jobs() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert report.default_jobs() == 2
+    monkeypatch.setenv(report.JOBS_ENV, "3")
+    assert report.default_jobs() == 3
+    monkeypatch.setenv(report.JOBS_ENV, "many")
+    with pytest.raises(ValueError, match="FERCOURSE_JOBS='many'"):
+        report.default_jobs()
+
+
+def test_report_rejects_a_job_count_that_is_not_a_whole_number(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--jobs", "0"])
+    assert "expected a whole number of chapters >= 1, got '0'" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,6 +101,37 @@ def test_generated_set_loads_through_the_real_loader_with_masks(tmp_path, monkey
                                                validation_per_class=2), log=lambda *a: None)
     masks = load_masks(generated, "validation")
     assert masks.shape == (16, 128, 128) and masks.any(axis=(1, 2)).all()
+
+
+def test_two_chapters_asking_for_the_set_at_once_draw_it_once(tmp_path, monkeypatch):
+    """The report runs chapters side by side; both need the built-in set on a cold cache."""
+    import threading
+    import time
+
+    from fercourse.synthetic import generate
+
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    drawn = []
+
+    def slow_write(folder, *args):  # long enough that both callers arrive before it is published
+        drawn.append(folder)
+        time.sleep(0.5)
+        (Path(folder) / "manifest.json").write_text("{}")
+
+    monkeypatch.setattr(generate, "write_dataset", slow_write)
+    start = threading.Barrier(2)
+    roots = []
+
+    def chapter():
+        start.wait()
+        roots.append(generate.ensure_dataset(seed=7, train_per_class=2, validation_per_class=1).root)
+
+    threads = [threading.Thread(target=chapter) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(drawn) == 1 and roots[0] == roots[1] and (roots[0] / "manifest.json").exists()
 
 
 def test_ensure_dataset_rejects_bad_sizes():

@@ -141,9 +141,13 @@ def ensure_dataset(seed: int = 0, train_per_class: int = 150, validation_per_cla
     info = GeneratedDataset(root, seed, train_per_class, validation_per_class, image_size)
     if (root / "manifest.json").exists():
         return info
-    with timings.phase("generate", key), atomic.publish_dir(root) as tmp:
-        # if someone else finished first, theirs is kept
-        write_dataset(tmp, seed, train_per_class, validation_per_class, image_size)
+    # Chapters executing side by side need the same set: one draws it, the other waits and
+    # finds it finished (publish_dir alone would keep one copy, but after drawing both).
+    with atomic.exclusive(root.parent / f".{key}.lock"):
+        if (root / "manifest.json").exists():
+            return info
+        with timings.phase("generate", key), atomic.publish_dir(root) as tmp:
+            write_dataset(tmp, seed, train_per_class, validation_per_class, image_size)
     return info
 
 

@@ -16,12 +16,11 @@ devices TensorFlow sees -- how a user with several GPUs scales up).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from typing import Callable
 
-from .. import timings
+from .. import atomic, timings
 from ..env import import_tensorflow, native_log_to_file
 from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
@@ -227,18 +226,10 @@ def steps_per_execution(steps: int | None, most: int = 8) -> int:
     return max(k for k in range(1, min(most, steps) + 1) if steps % k == 0)
 
 
-@contextlib.contextmanager
 def _entry_lock(entry: StoreEntry):
-    """An exclusive advisory lock (``fcntl.flock``) on the entry's folder, held while training."""
-    import fcntl
-
+    """An exclusive advisory lock on the entry's folder, held while training (or loading)."""
     entry.folder.mkdir(parents=True, exist_ok=True)
-    with open(entry.folder / ".lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return atomic.exclusive(entry.folder / ".lock")
 
 
 def _fit(model, entry, train_data, val_data, config, *, start, policy, force, strategy, class_weight, loss, metrics,

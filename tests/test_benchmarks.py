@@ -127,3 +127,29 @@ def test_the_dense_share_times_the_update_of_exactly_the_dense_weights():
     assert share["dense_weights"] == 2048 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 8 + 8
     assert all(share[key] > 0 for key in ("step_ms", "frozen_ms", "adam_ms", "adam_gb_s", "add_gb_s"))
     assert all(layer.trainable for layer in model.layers)  # the model timed is left as it was
+
+
+def test_the_book_benchmark_times_the_warm_book_in_lanes_against_one_chapter_at_a_time(monkeypatch):
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_book
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    calls, seconds = [], iter([300.0, 80.0, 120.0, 76.0])
+
+    def fake_report(chapters, cache, build, jobs=None):  # the order of the runs is what is checked
+        calls.append(jobs)
+        return next(seconds), pd.DataFrame({"total": [1.0]}, index=["all"])
+
+    monkeypatch.setattr(bench_book, "run_report", fake_report)
+    monkeypatch.setenv("FERCOURSE_JOBS", "2")
+    results, _ = bench_book.book(["q3", "q4"])
+    assert calls == [None, None, 1, None]  # cold, warm (lanes), warm one at a time, warm (lanes)
+    assert [r.benchmark for r in results] == ["whole book (report --no-pdf)", "whole book, warm, in lanes"]
+    assert results[1].baseline_s == [120.0] and results[1].ours_s == [80.0, 76.0]
+    assert results[1].ratio == 120.0 / 78.0
+    calls.clear()
+    seconds = iter([30.0, 8.0])
+    assert len(bench_book.book(["q4"])[0]) == 1 and calls == [None, None]  # one chapter: no lanes

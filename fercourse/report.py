@@ -59,7 +59,7 @@ def missing_pdf_tools() -> list[str]:
 
 
 def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None, *,
-            env: dict[str, str] | None = None, position: int | None = None):
+            env: dict[str, str] | None = None, position: int | None = None, on_kernel=None):
     """Run every cell of ``notebook`` in a fresh kernel, in its own folder; return the executed node.
 
     The kernel talks over IPC sockets in a private temporary folder (not TCP on localhost, which
@@ -69,7 +69,8 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None, *
     chapter, which cell of how many, elapsed time, and what the running cell does when it trains
     or extracts features ("train light_vgg_plain: epoch 5/25"; read from the kernel's
     ``timings.status`` file twice a second) - by default when stderr is a terminal;
-    ``position`` is the bar's line when several chapters run at once.
+    ``position`` is the bar's line when several chapters run at once; ``on_kernel`` is called
+    with the kernel's manager before it starts (to interrupt it from another thread).
     """
     import tempfile
 
@@ -90,6 +91,8 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None, *
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(notebook.parent)}},
                                 on_cell_executed=lambda **_: bar.update(1))
+        if on_kernel is not None:
+            on_kernel(manager)
         try:
             client.execute(env=kernel_env)  # passed on to KernelManager.start_kernel
         finally:  # a kernel manager passed in is ours to stop (nbclient stops only its own)
@@ -301,31 +304,45 @@ def _execute_chapters(order: list[Path], jobs: int, log, phase_log: Path | None 
     """Execute ``order`` in ``jobs`` lanes (threads, each driving its own kernel process); return
     ``{notebook: (executed node, wall seconds)}``. Each kernel records its phases into
     ``phase_log`` (when given) under its chapter's name. After the first failure no chapter
-    starts, the running ones finish, and the failure is raised."""
+    starts, the running ones finish, and the failure is raised. Ctrl-C interrupts the running
+    kernels (they run in their own sessions, so the terminal's signal does not reach them)."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, wait
 
     lanes: dict[str, int] = {}  # thread -> progress-bar line, so that bars shown at once never overlap
+    kernels: list = []
     claim, failed = threading.Lock(), threading.Event()
 
     def one(notebook: Path):
         if failed.is_set():
-            return None  # skipped: an earlier chapter failed
+            return None  # skipped: an earlier chapter failed or the user interrupted
         with claim:
             line = lanes.setdefault(threading.current_thread().name, len(lanes)) if jobs > 1 else None
         log(f"executing {notebook.name} ...")
         env = {timings.ENV: str(phase_log), timings.CHAPTER_ENV: notebook.stem} if phase_log else {}
         start = time.perf_counter()
         try:
-            nb = execute(notebook, position=line, env=env)
+            nb = execute(notebook, position=line, env=env, on_kernel=kernels.append)
         except BaseException:
             failed.set()
             raise
         return nb, time.perf_counter() - start
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fercourse-chapter") as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fercourse-chapter")
+    try:
         futures = {notebook: pool.submit(one, notebook) for notebook in order}
-    for future in futures.values():  # all done here; the first failure (in start order) is raised
+        while wait(futures.values(), timeout=0.5).not_done:  # a timed wait: Ctrl-C gets through
+            pass
+    except KeyboardInterrupt:
+        failed.set()
+        for manager in kernels:
+            with contextlib.suppress(Exception):  # a kernel that already stopped
+                if manager.has_kernel:
+                    manager.interrupt_kernel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for future in futures.values():  # the first failure (in start order) is raised
         future.result()
     return {notebook: future.result() for notebook, future in futures.items()}
 

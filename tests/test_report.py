@@ -322,3 +322,25 @@ def test_report_rejects_a_job_count_that_is_not_a_whole_number(capsys):
     with pytest.raises(SystemExit):
         cli.main(["report", "--jobs", "0"])
     assert "expected a whole number of chapters >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_ctrl_c_interrupts_the_running_chapter_and_starts_no_other(tmp_path):
+    import _thread
+    import threading
+    import time
+
+    long = _chapter(tmp_path / "long.ipynb", "import time\nopen('long.started', 'w').close()\ntime.sleep(120)")
+    later = _chapter(tmp_path / "later.ipynb", "open('later.ran', 'w').close()")
+
+    def press_ctrl_c_once_it_runs():
+        deadline = time.time() + 60
+        while not (tmp_path / "long.started").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        _thread.interrupt_main()
+
+    threading.Thread(target=press_ctrl_c_once_it_runs, daemon=True).start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        report._execute_chapters([long, later], 1, lambda *_: None)
+    assert time.perf_counter() - start < 60  # the kernel was interrupted, not waited for
+    assert (tmp_path / "long.started").exists() and not (tmp_path / "later.ran").exists()

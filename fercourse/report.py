@@ -316,9 +316,9 @@ def _execute_chapters(order: list[Path], jobs: int, log, phase_log: Path | None 
     def one(notebook: Path):
         if failed.is_set():
             return None  # skipped: an earlier chapter failed or the user interrupted
-        with claim:
+        with claim:  # one thread at a time: two prints at once interleave their text and newlines
             line = lanes.setdefault(threading.current_thread().name, len(lanes)) if jobs > 1 else None
-        log(f"executing {notebook.name} ...")
+            log(f"executing {notebook.name} ...")
         env = {timings.ENV: str(phase_log), timings.CHAPTER_ENV: notebook.stem} if phase_log else {}
         start = time.perf_counter()
         try:

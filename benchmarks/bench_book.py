@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Result  # noqa: E402
 
-from fercourse import report  # noqa: E402
+from fercourse import lanes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,18 +55,18 @@ def book(chapters: list[str], keep_cache: Path | None = None) -> tuple[list[Resu
         cache, build = keep_cache or Path(tmp) / "cache", Path(tmp) / "build"
         cold_s, cold = run_report(chapters, cache, build)
         warm_s, warm = run_report(chapters, cache, build)
-        lanes = len(chapters) != 1 and report.default_jobs() > 1
-        if lanes:  # warm again one chapter at a time, then in lanes once more
+        side_by_side = len(chapters) != 1 and lanes.default_jobs() > 1
+        if side_by_side:  # warm again one chapter at a time, then in lanes once more
             single_s, _ = run_report(chapters, cache, build, jobs=1)
             again_s, _ = run_report(chapters, cache, build)
     which = " ".join(chapters) if chapters else "every chapter"
     results = [Result("whole book (report --no-pdf)", "cold: empty cache, everything computed and trained",
                       "warm: the same command again (stored models and features)", [cold_s], [warm_s],
                       work=which, note=f"cold {cold_s / 60:.1f} min, warm {warm_s / 60:.1f} min, "
-                                       f"{report.default_jobs()} chapters at once")]
-    if lanes:
+                                       f"{lanes.default_jobs()} chapters at once")]
+    if side_by_side:
         results.append(Result("whole book, warm, in lanes", "one chapter at a time (--jobs 1)",
-                              f"{report.default_jobs()} at once, longest first (the default)", [single_s],
+                              f"{lanes.default_jobs()} at once, longest first, Q5's prefetch (the default)", [single_s],
                               [warm_s, again_s], work=which,
                               note=f"warm {single_s:.0f} s one at a time against {warm_s:.0f} and "
                                    f"{again_s:.0f} s in lanes"))

@@ -45,6 +45,9 @@ def _cmd_report(args) -> int:
     if result.phases is not None:  # and inside the chapters: generation, decoding, features, training
         print("\nseconds per chapter and phase (other: narration, plots, analysis, stored models):")
         print(result.phases.round(2).to_string())
+        if "execute (wall)" in result.seconds and len(result.executed) > 1:
+            print(f"(chapters that ran side by side overlap: 'all' adds up their own times; "
+                  f"the execution took {result.seconds['execute (wall)']:.0f} s of wall time)")
     print(f"\ndone in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -289,7 +292,8 @@ def _jobs(text: str) -> int:
     return int(text)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (every subcommand and flag)."""
     parser = argparse.ArgumentParser(prog="python -m fercourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -322,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="delete these kinds (all, generated, decoded, features, exports, results, models, "
                          "logs)")
     ca.set_defaults(func=_cmd_cache)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (FercourseError, FileNotFoundError, NotADirectoryError, PermissionError) as err:

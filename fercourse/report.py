@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import atomic, paths, timings
+from . import atomic, lanes, paths, timings
 
 TEMPLATES_DIR = paths.PACKAGE_DIR / "templates"
 PDF_TOOLS = ("xelatex", "pandoc")
@@ -31,7 +31,6 @@ PDF_INSTALL_HINT = (
 )
 REPORT_TITLE = "Convolutional Networks"
 REPORT_SUBTITLE = "Homework 4, answered and checked by code (fercourse)"
-JOBS_ENV = "FERCOURSE_JOBS"
 
 
 def chapters(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
@@ -250,103 +249,6 @@ class ReportResult:
     phases: object = None  # timings.phase_table of the executed chapters (pandas), when run
 
 
-def default_jobs() -> int:
-    """How many chapters execute at once by default: two where the CPU has two cores or more.
-
-    One chapter alone keeps a 2-core CPU only partly busy (narration, plotting, sympy and much
-    of the evaluation run on one core), so a second chapter beside it fills the gaps; more
-    lanes than two only split the same cores finer. ``FERCOURSE_JOBS`` overrides.
-    """
-    chosen = os.environ.get(JOBS_ENV, "").strip()
-    if chosen:
-        if not chosen.isdigit() or int(chosen) < 1:
-            raise ValueError(f"{JOBS_ENV}={chosen!r}: expected a whole number of chapters >= 1")
-        return int(chosen)
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def recorded_seconds(notebook: Path) -> float | None:
-    """The code cells' execution time (s) recorded in ``notebook`` by nbclient when it was last
-    executed (each cell's ``execute_input`` to ``execute_reply``), or None where it holds none."""
-    import json
-
-    try:
-        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError):
-        return None
-    total, seen = 0.0, False
-    for cell in cells:
-        stamps = cell.get("metadata", {}).get("execution", {})
-        began, ended = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
-        if began and ended:
-            span = _dt.datetime.fromisoformat(ended.replace("Z", "+00:00")) - \
-                _dt.datetime.fromisoformat(began.replace("Z", "+00:00"))
-            total, seen = total + span.total_seconds(), True
-    return total if seen else None
-
-
-def longest_first(notebooks: list[Path], build: Path) -> list[Path]:
-    """``notebooks`` in the order to start them when several execute at once: longest first
-    (by the time recorded in the build folder's executed copy - this machine's last run - or
-    else in the committed notebook), so that the longest chapter never starts last and leaves
-    the other lanes idle at the end. Chapters with no recorded time keep book order, last."""
-    def expected(notebook: Path) -> float:
-        for copy in (build / "executed" / notebook.name, notebook):
-            seconds = recorded_seconds(copy)
-            if seconds is not None:
-                return seconds
-        return -1.0
-
-    return sorted(notebooks, key=expected, reverse=True)  # sorted is stable: ties keep book order
-
-
-def _execute_chapters(order: list[Path], jobs: int, log, phase_log: Path | None = None) -> dict:
-    """Execute ``order`` in ``jobs`` lanes (threads, each driving its own kernel process); return
-    ``{notebook: (executed node, wall seconds)}``. Each kernel records its phases into
-    ``phase_log`` (when given) under its chapter's name. After the first failure no chapter
-    starts, the running ones finish, and the failure is raised. Ctrl-C interrupts the running
-    kernels (they run in their own sessions, so the terminal's signal does not reach them)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    lanes: dict[str, int] = {}  # thread -> progress-bar line, so that bars shown at once never overlap
-    kernels: list = []
-    claim, failed = threading.Lock(), threading.Event()
-
-    def one(notebook: Path):
-        if failed.is_set():
-            return None  # skipped: an earlier chapter failed or the user interrupted
-        with claim:  # one thread at a time: two prints at once interleave their text and newlines
-            line = lanes.setdefault(threading.current_thread().name, len(lanes)) if jobs > 1 else None
-            log(f"executing {notebook.name} ...")
-        env = {timings.ENV: str(phase_log), timings.CHAPTER_ENV: notebook.stem} if phase_log else {}
-        start = time.perf_counter()
-        try:
-            nb = execute(notebook, position=line, env=env, on_kernel=kernels.append)
-        except BaseException:
-            failed.set()
-            raise
-        return nb, time.perf_counter() - start
-
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fercourse-chapter")
-    try:
-        futures = {notebook: pool.submit(one, notebook) for notebook in order}
-        while wait(futures.values(), timeout=0.5).not_done:  # a timed wait: Ctrl-C gets through
-            pass
-    except KeyboardInterrupt:
-        failed.set()
-        for manager in kernels:
-            with contextlib.suppress(Exception):  # a kernel that already stopped
-                if manager.has_kernel:
-                    manager.interrupt_kernel()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    for future in futures.values():  # the first failure (in start order) is raised
-        future.result()
-    return {notebook: future.result() for notebook, future in futures.items()}
-
-
 def build_report(
     *,
     select: list[str] | None = None,
@@ -360,12 +262,13 @@ def build_report(
 
     ``select`` keeps only chapters whose file name starts with one of the given
     prefixes (e.g. ``["q3"]``). ``jobs``: chapters executing at once, each in its own kernel
-    (default :func:`default_jobs`), started longest first (:func:`longest_first`). Layout of
-    the output::
+    (default :func:`lanes.default_jobs`), started longest first, with Q5's independent
+    training run ahead in the second lane (:mod:`fercourse.lanes`). Layout of the output::
 
         build/executed/<chapter>.ipynb   build/html/<chapter>.html
         build/pdf/<chapter>.pdf          build/report.pdf
         build/timings.csv                seconds per chapter and phase (when run)
+        build/logs/prefetch-<model>.log  what a prefetch printed
     """
     import nbformat
 
@@ -379,11 +282,12 @@ def build_report(
     phase_log = build / "timings.jsonl"
     phase_log.parent.mkdir(parents=True, exist_ok=True)
     phase_log.unlink(missing_ok=True)
-    executed_nbs, chapter_seconds = [], {}
+    executed_nbs, chapter_seconds, work = [], {}, []
     if run:
-        jobs = max(1, min(jobs or default_jobs(), len(selected)))
+        jobs = max(1, min(jobs or lanes.default_jobs(), len(selected)))
         start = time.perf_counter()
-        done = _execute_chapters(longest_first(selected, build), jobs, log, phase_log)
+        work = lanes.plan(lanes.longest_first(selected, build), jobs)
+        done = lanes.execute_all(work, jobs, log, phase_log=phase_log, logs_dir=build / "logs")
         result.seconds["execute (wall)"] = time.perf_counter() - start
     for notebook in selected:
         if run:
@@ -394,6 +298,8 @@ def build_report(
         executed_nbs.append(nb)
         result.executed.append(write_notebook(nb, build / "executed" / notebook.name))
         result.html.append(export_html(nb, build / "html" / f"{notebook.stem}.html"))
+    for task in (item for item in work if isinstance(item, lanes.Prefetch)):
+        chapter_seconds[task.label] = result.seconds[task.label] = done[task][1]
     if chapter_seconds:
         result.phases = timings.phase_table(timings.read(phase_log), chapter_seconds)
         atomic.write_text(build / "timings.csv", result.phases.to_csv())
@@ -419,7 +325,7 @@ def execute_in_place(select: list[str] | None = None, jobs: int | None = None, l
     chapter, so that the committed outputs (which nbval compares) are fresh.
     """
     selected = [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
-    jobs = max(1, min(jobs or default_jobs(), len(selected) or 1))
-    done = _execute_chapters(longest_first(selected, paths.build_dir()), jobs,
-                             lambda text: log(text.replace(" ...", " in place ...")))
+    jobs = max(1, min(jobs or lanes.default_jobs(), len(selected) or 1))
+    work = lanes.plan(lanes.longest_first(selected, paths.build_dir()), jobs)
+    done = lanes.execute_all(work, jobs, lambda text: log(text.replace("executing ", "executing in place ")))
     return [write_notebook(done[notebook][0], notebook) for notebook in selected]

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from fercourse import __main__ as cli
-from fercourse import paths, report
+from fercourse import lanes, paths, report
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -248,7 +248,7 @@ print(me, os.environ.get("FERCOURSE_STATUS", "").endswith("status"))"""
 def test_chapters_execute_side_by_side_each_with_its_own_environment(tmp_path):
     pair = [_chapter(tmp_path / f"{name}.ipynb", _RENDEZVOUS) for name in "ab"]
     before = dict(os.environ)
-    done = report._execute_chapters(pair, 2, lambda *_: None, tmp_path / "timings.jsonl")
+    done = lanes.execute_all(pair, 2, lambda *_: None, phase_log=tmp_path / "timings.jsonl")
     for path in pair:  # each kernel saw its own chapter's name and the shared timings file
         nb, seconds = done[path]
         assert nb.cells[0].outputs[0]["text"] == f"{path.stem} True\n" and seconds > 0
@@ -262,7 +262,7 @@ def test_a_failing_chapter_stops_the_ones_not_yet_started(tmp_path):
     bad = _chapter(tmp_path / "bad.ipynb", "raise ValueError('broken on purpose')")
     later = _chapter(tmp_path / "later.ipynb", "open('later.ran', 'w').close()")
     with pytest.raises(CellExecutionError, match="broken on purpose"):
-        report._execute_chapters([bad, later], 1, lambda *_: None)
+        lanes.execute_all([bad, later], 1, lambda *_: None)
     assert not (tmp_path / "later.ran").exists()
 
 
@@ -282,10 +282,10 @@ def _stamped(path: Path, *spans: float) -> Path:
 
 
 def test_recorded_seconds_adds_up_the_cells_execution_time(tmp_path):
-    assert report.recorded_seconds(_stamped(tmp_path / "a.ipynb", 1.5, 2.25)) == pytest.approx(3.75)
-    assert report.recorded_seconds(_chapter(tmp_path / "never.ipynb", "pass")) is None
-    assert report.recorded_seconds(tmp_path / "absent.ipynb") is None
-    assert report.recorded_seconds(paths.NOTEBOOKS_DIR / "q5_facial_expressions.ipynb") > 0
+    assert lanes.recorded_seconds(_stamped(tmp_path / "a.ipynb", 1.5, 2.25)) == pytest.approx(3.75)
+    assert lanes.recorded_seconds(_chapter(tmp_path / "never.ipynb", "pass")) is None
+    assert lanes.recorded_seconds(tmp_path / "absent.ipynb") is None
+    assert lanes.recorded_seconds(paths.NOTEBOOKS_DIR / "q5_facial_expressions.ipynb") > 0
 
 
 def test_longest_chapter_starts_first_and_this_machines_last_run_wins(tmp_path):
@@ -296,26 +296,26 @@ def test_longest_chapter_starts_first_and_this_machines_last_run_wins(tmp_path):
     q2 = _stamped(chapters_dir / "q2.ipynb", 50.0)
     q3 = _chapter(chapters_dir / "q3.ipynb", "pass")  # never executed: no time, goes last
     q4 = _stamped(chapters_dir / "q4.ipynb", 5.0)
-    assert report.longest_first([q1, q2, q3, q4], build) == [q2, q1, q4, q3]  # ties keep book order
+    assert lanes.longest_first([q1, q2, q3, q4], build) == [q2, q1, q4, q3]  # ties keep book order
     _stamped(build / "executed" / "q1.ipynb", 80.0)  # here q1 took longest last time
-    assert report.longest_first([q1, q2, q3, q4], build) == [q1, q2, q4, q3]
-    committed = report.longest_first(report.chapters(), build)
+    assert lanes.longest_first([q1, q2, q3, q4], build) == [q1, q2, q4, q3]
+    committed = lanes.longest_first(report.chapters(), build)
     assert committed[0].stem.startswith("q5")  # the chapter that trains
 
 
 def test_default_jobs_uses_two_lanes_where_there_are_two_cores(monkeypatch):
-    monkeypatch.delenv(report.JOBS_ENV, raising=False)
+    monkeypatch.delenv(lanes.JOBS_ENV, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert report.default_jobs() == 2
+    assert lanes.default_jobs() == 2
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert report.default_jobs() == 1
+    assert lanes.default_jobs() == 1
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert report.default_jobs() == 2
-    monkeypatch.setenv(report.JOBS_ENV, "3")
-    assert report.default_jobs() == 3
-    monkeypatch.setenv(report.JOBS_ENV, "many")
+    assert lanes.default_jobs() == 2
+    monkeypatch.setenv(lanes.JOBS_ENV, "3")
+    assert lanes.default_jobs() == 3
+    monkeypatch.setenv(lanes.JOBS_ENV, "many")
     with pytest.raises(ValueError, match="FERCOURSE_JOBS='many'"):
-        report.default_jobs()
+        lanes.default_jobs()
 
 
 def test_report_rejects_a_job_count_that_is_not_a_whole_number(capsys):
@@ -341,6 +341,47 @@ def test_ctrl_c_interrupts_the_running_chapter_and_starts_no_other(tmp_path):
     threading.Thread(target=press_ctrl_c_once_it_runs, daemon=True).start()
     start = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        report._execute_chapters([long, later], 1, lambda *_: None)
+        lanes.execute_all([long, later], 1, lambda *_: None)
     assert time.perf_counter() - start < 60  # the kernel was interrupted, not waited for
     assert (tmp_path / "long.started").exists() and not (tmp_path / "later.ran").exists()
+
+
+def test_the_second_lane_starts_with_the_long_chapters_prefetch(tmp_path):
+    order = [Path("q5_facial_expressions.ipynb"), Path("q2.ipynb"), Path("q1.ipynb")]
+    work = lanes.plan(order, 2)
+    assert work[0] == order[0] and isinstance(work[1], lanes.Prefetch) and work[2:] == order[1:]
+    assert work[1].chapter == "q5_facial_expressions" and work[1].name == "light_vgg_bn"
+    assert lanes.plan(order, 1) == order  # one lane: nothing to run ahead
+    assert lanes.plan(order[1:], 2) == order[1:]  # Q5 not selected: nothing of it runs
+
+
+def test_the_prefetch_is_the_command_that_trains_what_q5_trains():
+    """The command line must hit the very model-store entry of Q5's cell, or the prefetch is
+    wasted work: same recipe call, same defaults."""
+    import json
+
+    q5 = json.loads((paths.NOTEBOOKS_DIR / "q5_facial_expressions.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in q5["cells"] if cell["cell_type"] == "code"]
+    (task,) = lanes.PREFETCH
+    assert task.argv == ("train", "light_vgg", "--batch-norm")
+    assert any("recipes.train_light_vgg(data, batch_norm=True, verbose=0)" in s for s in sources)
+    args = cli.build_parser().parse_args(list(task.argv))
+    (name, config), = cli._configs(args).items()
+    from fercourse.train import recipes
+    assert name == task.name and config == recipes.LIGHT_VGG_QUICK  # no flag changes the recipe
+    assert (args.data, args.validation_split, args.faces, args.face_margin, args.class_policy, args.strategy) == \
+        (None, None, None, None, "strict", "default")  # load_dataset()'s defaults, as in the chapter
+
+
+def test_a_prefetch_runs_beside_a_chapter_and_a_failed_one_only_says_so(tmp_path):
+    chapter = _chapter(tmp_path / "c.ipynb", "print('chapter ran')")
+    ok = lanes.Prefetch("c", "toy", ("cache",))  # any quick command stands in for a training
+    bad = lanes.Prefetch("c", "broken", ("train", "no_such_model"))
+    said = []
+    done = lanes.execute_all([chapter, ok, bad], 2, said.append, phase_log=tmp_path / "t.jsonl",
+                             logs_dir=tmp_path / "logs")
+    assert done[chapter][0].cells[0].outputs[0]["text"] == "chapter ran\n"
+    assert done[ok][0] is True and done[bad][0] is False
+    assert "cache folder:" in (tmp_path / "logs" / "prefetch-toy.log").read_text()
+    assert "invalid choice" in (tmp_path / "logs" / "prefetch-broken.log").read_text()
+    assert any("prefetch broken failed" in line and "c trains it itself" in line for line in said)

@@ -1,0 +1,173 @@
+"""Chapters executed side by side: how many at once, in which order, and what the idle lane does.
+
+One chapter alone keeps a 2-core CPU only partly busy (narration, plotting, sympy and much of
+the evaluation run on one core), so the report runs two at once, each in its own kernel, the
+longest first. Q5 is longer than Q1-Q4 together, so the second lane would then idle while Q5
+trains; instead it trains beforehand, through the command line, a model that Q5 trains later
+(:data:`PREFETCH`). The model store's per-entry lock makes that safe: whichever process comes
+second waits and loads what the first one stored, so nothing is trained twice, and a prefetch
+that fails costs nothing but its time (the chapter trains the model itself).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import paths, timings
+
+JOBS_ENV = "FERCOURSE_JOBS"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prefetch:
+    """A training that ``chapter`` does, run ahead of it by ``python -m fercourse <argv>`` -
+    the command that trains exactly what the chapter's cell trains (same recipe, data, policy,
+    so the same model-store entry)."""
+
+    chapter: str  # the chapter's file stem
+    name: str  # the model-store name it fills, e.g. "light_vgg_bn"
+    argv: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"prefetch {self.name}"
+
+
+# Q5's batch-norm light VGG (its cell: recipes.train_light_vgg(data, batch_norm=True)) - the
+# longest training in the book that no other chapter needs and that depends on no other model.
+PREFETCH = (Prefetch("q5_facial_expressions", "light_vgg_bn", ("train", "light_vgg", "--batch-norm")),)
+
+
+def default_jobs() -> int:
+    """How many chapters execute at once by default: two where the CPU has two cores or more
+    (more lanes than two only split the same cores finer). ``FERCOURSE_JOBS`` overrides."""
+    chosen = os.environ.get(JOBS_ENV, "").strip()
+    if chosen:
+        if not chosen.isdigit() or int(chosen) < 1:
+            raise ValueError(f"{JOBS_ENV}={chosen!r}: expected a whole number of chapters >= 1")
+        return int(chosen)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def recorded_seconds(notebook: Path) -> float | None:
+    """The code cells' execution time (s) recorded in ``notebook`` by nbclient when it was last
+    executed (each cell's ``execute_input`` to ``execute_reply``), or None where it holds none."""
+    import json
+
+    try:
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return None
+    total, seen = 0.0, False
+    for cell in cells:
+        stamps = cell.get("metadata", {}).get("execution", {})
+        began, ended = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
+        if began and ended:
+            span = _dt.datetime.fromisoformat(ended.replace("Z", "+00:00")) - \
+                _dt.datetime.fromisoformat(began.replace("Z", "+00:00"))
+            total, seen = total + span.total_seconds(), True
+    return total if seen else None
+
+
+def longest_first(notebooks: list[Path], build: Path) -> list[Path]:
+    """``notebooks`` in the order to start them when several execute at once: longest first
+    (by the time recorded in the build folder's executed copy - this machine's last run - or
+    else in the committed notebook), so that the longest chapter never starts last and leaves
+    the other lanes idle at the end. Chapters with no recorded time keep book order, last."""
+    def expected(notebook: Path) -> float:
+        for copy in (build / "executed" / notebook.name, notebook):
+            seconds = recorded_seconds(copy)
+            if seconds is not None:
+                return seconds
+        return -1.0
+
+    return sorted(notebooks, key=expected, reverse=True)  # sorted is stable: ties keep book order
+
+
+def plan(order: list[Path], jobs: int, prefetch=PREFETCH) -> list:
+    """The start order of the lanes' work: ``order`` (chapters, longest first) with the
+    prefetches of the chapters in it placed right after the first chapter, so that the second
+    lane begins with them while the longest chapter starts in the first. One lane: no prefetch
+    (it would only move the training earlier in the same lane)."""
+    stems = {notebook.stem for notebook in order}
+    ahead = [p for p in prefetch if p.chapter in stems] if jobs > 1 else []
+    return [*order[:1], *ahead, *order[1:]]
+
+
+def run_prefetch(task: Prefetch, env: dict[str, str], log_file: Path, on_process=None) -> bool:
+    """Run ``task``'s command in its own process, its output into ``log_file``; True when it
+    succeeded. A failure is not an error: the chapter trains the model itself."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "w", encoding="utf-8") as out:
+        process = subprocess.Popen([sys.executable, "-m", "fercourse", *task.argv], cwd=paths.REPO_ROOT,
+                                   env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        if on_process is not None:
+            on_process(process)
+        return process.wait() == 0
+
+
+def execute_all(work: list, jobs: int, log, *, phase_log: Path | None = None,
+                logs_dir: Path | None = None) -> dict:
+    """Run ``work`` (chapter notebooks and :class:`Prefetch` tasks, in start order) in ``jobs``
+    lanes - threads, each driving its own kernel or process; return ``{item: (result, wall
+    seconds)}``, the result being the executed notebook node, or for a prefetch whether it
+    succeeded. Each kernel and process records its phases into ``phase_log`` (when given) under
+    its chapter's name or its label. After a chapter fails no work starts, the running work
+    finishes, and the failure is raised. Ctrl-C stops the running kernels and processes (kernels
+    run in their own sessions, so the terminal's signal does not reach them)."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from .report import execute
+
+    lines: dict[str, int] = {}  # thread -> progress-bar line, so that bars shown at once never overlap
+    stoppers: list = []  # how to stop what runs: interrupt a kernel, terminate a process
+    claim, failed = threading.Lock(), threading.Event()
+
+    def one(item):
+        if failed.is_set():
+            return None  # skipped: a chapter failed or the user interrupted
+        prefetching = isinstance(item, Prefetch)
+        label = item.label if prefetching else item.stem
+        with claim:  # one thread at a time: two prints at once interleave their text and newlines
+            line = lines.setdefault(threading.current_thread().name, len(lines)) if jobs > 1 else None
+            log(f"{label} (for {item.chapter}) ..." if prefetching else f"executing {item.name} ...")
+        env = {timings.ENV: str(phase_log), timings.CHAPTER_ENV: label} if phase_log else {}
+        start = time.perf_counter()
+        if prefetching:
+            where = (logs_dir or paths.build_dir() / "logs") / f"{label.replace(' ', '-')}.log"
+            ok = run_prefetch(item, env, where, on_process=lambda p: stoppers.append(p.terminate))
+            if not ok:
+                with claim:
+                    log(f"{label} failed (see {paths.display_path(where)}); {item.chapter} trains it itself")
+            return ok, time.perf_counter() - start
+        try:
+            nb = execute(item, position=line, env=env,
+                         on_kernel=lambda manager: stoppers.append(manager.interrupt_kernel))
+        except BaseException:
+            failed.set()
+            raise
+        return nb, time.perf_counter() - start
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fercourse-lane")
+    try:
+        futures = {item: pool.submit(one, item) for item in work}
+        while wait(futures.values(), timeout=0.5).not_done:  # a timed wait: Ctrl-C gets through
+            pass
+    except KeyboardInterrupt:
+        failed.set()
+        for stop in stoppers:
+            with contextlib.suppress(Exception):  # already finished
+                stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for future in futures.values():  # the first failure (in start order) is raised
+        future.result()
+    return {item: future.result() for item, future in futures.items()}

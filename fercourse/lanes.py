@@ -91,13 +91,13 @@ def longest_first(notebooks: list[Path], build: Path) -> list[Path]:
     return sorted(notebooks, key=expected, reverse=True)  # sorted is stable: ties keep book order
 
 
-def plan(order: list[Path], jobs: int, prefetch=PREFETCH) -> list:
+def plan(order: list[Path], jobs: int, prefetch: tuple[Prefetch, ...] | None = None) -> list:
     """The start order of the lanes' work: ``order`` (chapters, longest first) with the
     prefetches of the chapters in it placed right after the first chapter, so that the second
     lane begins with them while the longest chapter starts in the first. One lane: no prefetch
     (it would only move the training earlier in the same lane)."""
     stems = {notebook.stem for notebook in order}
-    ahead = [p for p in prefetch if p.chapter in stems] if jobs > 1 else []
+    ahead = [p for p in (PREFETCH if prefetch is None else prefetch) if p.chapter in stems] if jobs > 1 else []
     return [*order[:1], *ahead, *order[1:]]
 
 

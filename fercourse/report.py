@@ -284,10 +284,10 @@ def build_report(
     phase_log.unlink(missing_ok=True)
     executed_nbs, chapter_seconds, work = [], {}, []
     if run:
-        jobs = max(1, min(jobs or lanes.default_jobs(), len(selected)))
+        jobs = jobs or lanes.default_jobs()
         start = time.perf_counter()
         work = lanes.plan(lanes.longest_first(selected, build), jobs)
-        done = lanes.execute_all(work, jobs, log, phase_log=phase_log, logs_dir=build / "logs")
+        done = lanes.execute_all(work, min(jobs, len(work)), log, phase_log=phase_log, logs_dir=build / "logs")
         result.seconds["execute (wall)"] = time.perf_counter() - start
     for notebook in selected:
         if run:
@@ -325,7 +325,8 @@ def execute_in_place(select: list[str] | None = None, jobs: int | None = None, l
     chapter, so that the committed outputs (which nbval compares) are fresh.
     """
     selected = [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
-    jobs = max(1, min(jobs or lanes.default_jobs(), len(selected) or 1))
+    jobs = jobs or lanes.default_jobs()
     work = lanes.plan(lanes.longest_first(selected, paths.build_dir()), jobs)
-    done = lanes.execute_all(work, jobs, lambda text: log(text.replace("executing ", "executing in place ")))
+    done = lanes.execute_all(work, max(1, min(jobs, len(work))),
+                             lambda text: log(text.replace("executing ", "executing in place ")))
     return [write_notebook(done[notebook][0], notebook) for notebook in selected]

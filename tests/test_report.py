@@ -385,3 +385,15 @@ def test_a_prefetch_runs_beside_a_chapter_and_a_failed_one_only_says_so(tmp_path
     assert "cache folder:" in (tmp_path / "logs" / "prefetch-toy.log").read_text()
     assert "invalid choice" in (tmp_path / "logs" / "prefetch-broken.log").read_text()
     assert any("prefetch broken failed" in line and "c trains it itself" in line for line in said)
+
+
+def test_one_chapter_alone_still_gets_its_prefetch_in_the_second_lane(tmp_path, monkeypatch):
+    solo = _chapter(tmp_path / "solo.ipynb", "print('solo')")
+    monkeypatch.setattr(report, "chapters", lambda: [solo])
+    monkeypatch.setattr(lanes, "PREFETCH", (lanes.Prefetch("solo", "toy", ("cache",)),))
+    result = report.build_report(pdf=False, build=tmp_path / "build", jobs=2, log=lambda *_: None)
+    assert result.seconds["prefetch toy"] > 0 and "execute (wall)" in result.seconds
+    assert list(result.phases.index) == ["solo", "prefetch toy", "all", "share"]
+    assert (tmp_path / "build" / "logs" / "prefetch-toy.log").exists()
+    result = report.build_report(pdf=False, build=tmp_path / "build1", jobs=1, log=lambda *_: None)
+    assert "prefetch toy" not in result.seconds  # one lane: the chapter trains it in its turn

@@ -15,6 +15,10 @@ class WeightsError(FercourseError, ValueError):
     """A pretrained-weights source that is missing, unreadable or of the wrong network."""
 
 
+class SettingError(FercourseError, ValueError):
+    """An environment variable that fercourse reads holds a value it cannot use."""
+
+
 class NotInStoreError(FercourseError, LookupError):
     """``evaluate`` asked for a model that was never trained with these settings."""
 

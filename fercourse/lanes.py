@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from . import paths, timings
+from .errors import SettingError
 
 JOBS_ENV = "FERCOURSE_JOBS"
 
@@ -51,7 +52,7 @@ def default_jobs() -> int:
     chosen = os.environ.get(JOBS_ENV, "").strip()
     if chosen:
         if not chosen.isdigit() or int(chosen) < 1:
-            raise ValueError(f"{JOBS_ENV}={chosen!r}: expected a whole number of chapters >= 1")
+            raise SettingError(f"{JOBS_ENV}={chosen!r}: expected a whole number of chapters >= 1")
         return int(chosen)
     return max(1, min(2, os.cpu_count() or 1))
 

@@ -318,10 +318,15 @@ def test_default_jobs_uses_two_lanes_where_there_are_two_cores(monkeypatch):
         lanes.default_jobs()
 
 
-def test_report_rejects_a_job_count_that_is_not_a_whole_number(capsys):
+def test_report_rejects_a_job_count_that_is_not_a_whole_number(capsys, monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["report", "--jobs", "0"])
     assert "expected a whole number of chapters >= 1, got '0'" in capsys.readouterr().err
+    monkeypatch.setenv("FERCOURSE_BUILD", str(tmp_path))
+    monkeypatch.setenv(lanes.JOBS_ENV, "two")
+    assert cli.main(["report", "q4", "--no-pdf"]) == 2  # one line, no stack trace
+    assert capsys.readouterr().err == ("error: FERCOURSE_JOBS='two': expected a whole number of "
+                                       "chapters >= 1\n")
 
 
 def test_ctrl_c_interrupts_the_running_chapter_and_starts_no_other(tmp_path):

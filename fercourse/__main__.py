@@ -287,9 +287,11 @@ def _add_training_arguments(parser) -> None:
 
 
 def _jobs(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    from .lanes import whole_count
+
+    if whole_count(text) is None:
         raise argparse.ArgumentTypeError(f"expected a whole number of chapters >= 1, got {text!r}")
-    return int(text)
+    return whole_count(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

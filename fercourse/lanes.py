@@ -46,14 +46,19 @@ class Prefetch:
 PREFETCH = (Prefetch("q5_facial_expressions", "light_vgg_bn", ("train", "light_vgg", "--batch-norm")),)
 
 
+def whole_count(text: str) -> int | None:
+    """``text`` as a whole number >= 1 (a count of chapters), or None when it is not one."""
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
 def default_jobs() -> int:
     """How many chapters execute at once by default: two where the CPU has two cores or more
     (more lanes than two only split the same cores finer). ``FERCOURSE_JOBS`` overrides."""
     chosen = os.environ.get(JOBS_ENV, "").strip()
     if chosen:
-        if not chosen.isdigit() or int(chosen) < 1:
+        if whole_count(chosen) is None:
             raise SettingError(f"{JOBS_ENV}={chosen!r}: expected a whole number of chapters >= 1")
-        return int(chosen)
+        return whole_count(chosen)
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -100,6 +105,15 @@ def plan(order: list[Path], jobs: int, prefetch: tuple[Prefetch, ...] | None = N
     stems = {notebook.stem for notebook in order}
     ahead = [p for p in (PREFETCH if prefetch is None else prefetch) if p.chapter in stems] if jobs > 1 else []
     return [*order[:1], *ahead, *order[1:]]
+
+
+def run(chapters: list[Path], build: Path, jobs: int | None, log, *, phase_log: Path | None = None,
+        logs_dir: Path | None = None) -> tuple[list, dict]:
+    """Execute ``chapters`` in ``jobs`` lanes (default :func:`default_jobs`), longest first,
+    with their prefetches: ``(work in start order, execute_all's results)``."""
+    jobs = jobs or default_jobs()
+    work = plan(longest_first(chapters, build), jobs)
+    return work, execute_all(work, max(1, min(jobs, len(work))), log, phase_log=phase_log, logs_dir=logs_dir)
 
 
 def run_prefetch(task: Prefetch, env: dict[str, str], log_file: Path, on_process=None) -> bool:

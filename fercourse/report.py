@@ -249,6 +249,11 @@ class ReportResult:
     phases: object = None  # timings.phase_table of the executed chapters (pandas), when run
 
 
+def _select(select: list[str] | None) -> list[Path]:
+    """The chapters (book order) whose file names start with one of the prefixes (all if None)."""
+    return [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
+
+
 def build_report(
     *,
     select: list[str] | None = None,
@@ -273,7 +278,7 @@ def build_report(
     import nbformat
 
     build = Path(build) if build is not None else paths.build_dir()
-    selected = [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
+    selected = _select(select)
     if not selected:
         raise ValueError(f"no chapter matches {select}; chapters are {[p.stem for p in chapters()]}")
     result = ReportResult(missing_tools=missing_pdf_tools() if pdf else [])
@@ -284,10 +289,8 @@ def build_report(
     phase_log.unlink(missing_ok=True)
     executed_nbs, chapter_seconds, work = [], {}, []
     if run:
-        jobs = jobs or lanes.default_jobs()
         start = time.perf_counter()
-        work = lanes.plan(lanes.longest_first(selected, build), jobs)
-        done = lanes.execute_all(work, min(jobs, len(work)), log, phase_log=phase_log, logs_dir=build / "logs")
+        work, done = lanes.run(selected, build, jobs, log, phase_log=phase_log, logs_dir=build / "logs")
         result.seconds["execute (wall)"] = time.perf_counter() - start
     for notebook in selected:
         if run:
@@ -324,9 +327,7 @@ def execute_in_place(select: list[str] | None = None, jobs: int | None = None, l
     This is the one command that rewrites tracked files: use it after changing a
     chapter, so that the committed outputs (which nbval compares) are fresh.
     """
-    selected = [p for p in chapters() if not select or any(p.stem.startswith(s) for s in select)]
-    jobs = jobs or lanes.default_jobs()
-    work = lanes.plan(lanes.longest_first(selected, paths.build_dir()), jobs)
-    done = lanes.execute_all(work, max(1, min(jobs, len(work))),
-                             lambda text: log(text.replace("executing ", "executing in place ")))
+    selected = _select(select)
+    _, done = lanes.run(selected, paths.build_dir(), jobs,
+                        lambda text: log(text.replace("executing ", "executing in place ")))
     return [write_notebook(done[notebook][0], notebook) for notebook in selected]

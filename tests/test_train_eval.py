@@ -93,6 +93,30 @@ def test_policy_follows_the_hardware(tf_keras, monkeypatch):
     assert policy_module.choose_policy() == ("mixed_bfloat16", "set by FERCOURSE_POLICY")
 
 
+@pytest.mark.parametrize("env, expected", [
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "float32"),
+    ({"DNNL_MAX_CPU_ISA": "avx512_core"}, "float32"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, "float32"),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "mixed_bfloat16"),
+    ({"ONEDNN_MAX_CPU_ISA": "ALL", "TF_ENABLE_ONEDNN_OPTS": "1"}, "mixed_bfloat16"),
+])
+def test_policy_follows_a_onednn_cap(tf_keras, monkeypatch, env, expected):
+    # Capping oneDNN below bfloat16 (to mimic an AVX2-only CPU) makes bfloat16 emulated even
+    # where the CPU's flags have it: the policy must then be float32, and say why.
+    tf, _ = tf_keras
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("a GPU decides the policy")
+    for name in ("FERCOURSE_POLICY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(policy_module, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    name, reason = policy_module.choose_policy()
+    assert name == expected
+    if expected == "float32":
+        assert "but" in reason and next(iter(env)) in reason
+
+
 # --- evaluation against scikit-learn ------------------------------------------------------
 
 def _known_predictions(seed=0, n=120, classes=4):

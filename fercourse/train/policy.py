@@ -14,6 +14,27 @@ from pathlib import Path
 
 BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
 
+# oneDNN's instruction-set caps (``ONEDNN_MAX_CPU_ISA``) below which it has no bfloat16
+# arithmetic: a user who caps it (to mimic an AVX2 machine, say) gets emulated bfloat16 even
+# on a CPU whose flags have it, so the policy must follow the cap, not only the flags.
+ISAS_WITHOUT_BF16 = {"sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2", "avx512_core",
+                     "avx512_core_vnni"}
+
+
+def onednn_limit() -> str | None:
+    """Why oneDNN cannot compute bfloat16 here although the CPU could, or None.
+
+    Reads ``TF_ENABLE_ONEDNN_OPTS`` (0: TensorFlow's oneDNN kernels are off, Eigen emulates
+    bfloat16) and ``ONEDNN_MAX_CPU_ISA`` / its older name ``DNNL_MAX_CPU_ISA``.
+    """
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in {"0", "false"}:
+        return "TF_ENABLE_ONEDNN_OPTS=0 turns TensorFlow's oneDNN kernels off"
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        cap = os.environ.get(name, "").strip()
+        if cap.lower() in ISAS_WITHOUT_BF16:
+            return f"{name}={cap} caps oneDNN below bfloat16"
+    return None
+
 
 def cpu_flags() -> set[str]:
     """The CPU feature flags from /proc/cpuinfo (empty where unavailable)."""
@@ -37,6 +58,9 @@ def choose_policy() -> tuple[str, str]:
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16", "a GPU is present: float16 tensor cores"
     flags = cpu_flags() & BF16_CPU_FLAGS
+    limit = onednn_limit()
+    if flags and limit:
+        return "float32", f"the CPU has bfloat16 ({', '.join(sorted(flags))}), but {limit}"
     if flags:
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(sorted(flags))})"
     return "float32", "no native bfloat16 on this CPU (needs AMX or AVX-512 BF16)"

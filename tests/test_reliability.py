@@ -138,13 +138,67 @@ def test_a_damaged_decoded_cache_is_decoded_again(cache, tmp_path):
     from fercourse.data import load_dataset
 
     root = _tree(tmp_path / "data", per_class=(2, 1))
-    first = np.array(load_dataset(root, image_size=16, log=lambda *a: None)["train"].images)  # a copy:
-    (folder,) = (cache / "decoded").iterdir()  # cutting a mapped file short would crash its reader (SIGBUS)
+    first = np.array(load_dataset(root, image_size=16, log=lambda *a: None)["train"].images)
+    (folder,) = [p for p in (cache / "decoded").iterdir() if not p.name.startswith(".")]  # not the lock;
+    # a copy above: cutting a mapped file short would crash its reader (SIGBUS)
     images = folder / "train.images.npy"
     images.write_bytes(images.read_bytes()[:-500])
     again = load_dataset(root, image_size=16, log=lambda *a: None)
     np.testing.assert_array_equal(np.asarray(again["train"].images), first)
     assert images.stat().st_size == json.loads((folder / "meta.json").read_text())["bytes"][images.name]
+
+
+def _side_by_side(work, n=2):
+    """Run ``work()`` in ``n`` threads released at the same moment; their results, in order.
+
+    flock() locks belong to an open file, so threads of one process exclude each other just as
+    the report's two kernel processes do."""
+    start, results = threading.Barrier(n), [None] * n
+
+    def run(i):
+        start.wait()
+        results[i] = work()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_two_processes_needing_the_same_features_compute_them_once(cache):
+    from fercourse.train import features
+
+    calls = []
+
+    def compute():  # slow enough that the second caller arrives while the first computes
+        calls.append(1)
+        time.sleep(0.5)
+        return np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    first, second = _side_by_side(lambda: features._cached({"data": "same"}, compute))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first, second)
+    (path,) = (cache / "features").glob("*.npy")
+    assert atomic.verify(path)
+
+
+def test_two_processes_loading_the_same_folder_decode_it_once(cache, tmp_path, monkeypatch):
+    from fercourse.data import dataset as dataset_module
+
+    root = _tree(tmp_path / "data", per_class=(2, 1))
+    builds, real = [], dataset_module._build_cache
+
+    def slow_build(*args, **kwargs):
+        builds.append(1)
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_module, "_build_cache", slow_build)
+    loaded = _side_by_side(lambda: dataset_module.load_dataset(root, image_size=16, log=lambda *a: None))
+    assert len(builds) == 1
+    np.testing.assert_array_equal(np.asarray(loaded[0]["train"].images), np.asarray(loaded[1]["train"].images))
 
 
 # --- the model store and checkpoints -----------------------------------------------------------

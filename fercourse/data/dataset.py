@@ -429,10 +429,15 @@ def load_dataset(
     fingerprint = _fingerprint(base, layouts, options)
     cache = paths.cache_dir() / "decoded" / fingerprint
     if not _cache_is_valid(cache):
-        shutil.rmtree(cache, ignore_errors=True)  # incomplete or damaged (or from an older version)
-        show = sys.stderr.isatty() if progress is None else progress
-        with timings.phase("decode", str(base)):
-            _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show, face_opts)
+        # Two processes needing the same folder at once (the report's two lanes, or a chapter and
+        # the command line) take turns: the second finds the first one's cache, decoding nothing.
+        with atomic.exclusive(cache.parent / f".{fingerprint}.lock"):
+            if not _cache_is_valid(cache):
+                shutil.rmtree(cache, ignore_errors=True)  # incomplete or damaged (or from an older version)
+                show = sys.stderr.isatty() if progress is None else progress
+                with timings.phase("decode", str(base)):
+                    _build_cache(cache, base, layouts, classes, image_size, keep_aspect, max_pixels, show,
+                                 face_opts)
     cached_classes, splits, parts, content = _read_cache(cache)
     for name, split in splits.items():
         if not len(split["files"]):

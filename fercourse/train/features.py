@@ -26,12 +26,18 @@ def _cached(key: dict, compute) -> np.ndarray:
     # is recomputed instead of being read as features.
     if atomic.verify(path):
         return np.load(path)
-    atomic.remove_with_checksum(path)
-    with timings.phase("features", key.get("part", "")):
-        out = compute()
-    with atomic.publish(path) as tmp:  # a killed run leaves no half-written file
-        np.save(tmp, out)
-    atomic.checksum(path)
+    # Under a lock per entry: without it a second process (the report's other lane) could
+    # compute the same features again, or take a file published a moment ago, whose checksum
+    # is not written yet, for a damaged one and delete it under the writer.
+    with atomic.exclusive(path.with_name(f".{path.stem}.lock")):
+        if atomic.verify(path):  # computed by another process while this one waited
+            return np.load(path)
+        atomic.remove_with_checksum(path)
+        with timings.phase("features", key.get("part", "")):
+            out = compute()
+        with atomic.publish(path) as tmp:  # a killed run leaves no half-written file
+            np.save(tmp, out)
+        atomic.checksum(path)
     return out
 
 

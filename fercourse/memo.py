@@ -56,10 +56,14 @@ def cached_bytes(name: str, parts: tuple, compute, *, folder: str = "results", s
     path = paths.cache_dir() / folder / f"{name}-{key_of(name, *parts)}{suffix}"
     if atomic.verify(path):
         return path.read_bytes()
-    atomic.remove_with_checksum(path)
-    data = compute()
-    atomic.write_bytes(path, data)
-    atomic.checksum(path)
+    # One process computes, another (the report's other lane) waits and reads: see features._cached.
+    with atomic.exclusive(path.with_name(f".{path.name}.lock")):
+        if atomic.verify(path):
+            return path.read_bytes()
+        atomic.remove_with_checksum(path)
+        data = compute()
+        atomic.write_bytes(path, data)
+        atomic.checksum(path)
     return data
 
 

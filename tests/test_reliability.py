@@ -184,6 +184,20 @@ def test_two_processes_needing_the_same_features_compute_them_once(cache):
     assert atomic.verify(path)
 
 
+def test_two_processes_needing_the_same_result_compute_it_once(cache):
+    from fercourse import memo
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.5)
+        return b"result"
+
+    assert _side_by_side(lambda: memo.cached_bytes("same", (1, "a"), compute)) == [b"result"] * 2
+    assert len(calls) == 1
+
+
 def test_two_processes_loading_the_same_folder_decode_it_once(cache, tmp_path, monkeypatch):
     from fercourse.data import dataset as dataset_module
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fercourse.evaluate import (ClassificationReport, ConfusionDisplay, HistoryComparisonDisplay, HistoryDisplay,
-                                RocDisplay)
+                                RocDisplay, predict_proba)
 from fercourse.errors import WeightsError
 from fercourse.train import ModelStore, TrainConfig, train
 from fercourse.train import policy as policy_module
@@ -115,6 +115,20 @@ def test_policy_follows_a_onednn_cap(tf_keras, monkeypatch, env, expected):
     assert name == expected
     if expected == "float32":
         assert "but" in reason and next(iter(env)) in reason
+
+
+def test_predict_proba_is_the_models_forward_in_the_datasets_order(tf_keras):
+    # Compiled per batch shape: a last, smaller batch must not be dropped, reordered or padded.
+    tf, keras = tf_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(1).uniform(0, 1, (23, 6, 6, 3)).astype("float32")
+    y = np.arange(23) % 3
+    y_true, proba = predict_proba(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(8))
+    np.testing.assert_array_equal(y_true, y)
+    assert proba.shape == (23, 3) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba, np.asarray(model(x, training=False)), rtol=1e-5, atol=1e-6)
 
 
 # --- evaluation against scikit-learn ------------------------------------------------------

@@ -102,9 +102,15 @@ class ClassificationReport:
 
 
 def predict_proba(model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(y_true, proba) over a tf.data.Dataset of (images, labels) batches."""
+    """(y_true (N,), proba (N, classes) float64) over a tf.data.Dataset of (images, labels)
+    batches, in the dataset's order.
+
+    Each batch goes through Keras' compiled predict function (``predict_on_batch``), traced
+    once per batch shape: calling the model eagerly, layer by layer, took 1.5-2x as long
+    for the light VGG under mixed_bfloat16 (a weight cast and a Python dispatch per op).
+    """
     ys, ps = [], []
     for x, y in dataset:
-        ps.append(np.asarray(model(x, training=False), dtype=np.float64))
+        ps.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
         ys.append(np.asarray(y))
     return np.concatenate(ys), np.concatenate(ps)

@@ -150,16 +150,24 @@ def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tm
         backbone, _ = pretrained.vgg16_backbone((32, 32, 3), weights="random")
         files.append(tmp_path / f"vgg16_{seed}.weights.h5")
         backbone.save_weights(files[-1])
-    recipes.train_vgg16_transfer(data, config, weights=files[0], copies=0, verbose=0, log=lambda *a: None)
+    run = recipes.train_vgg16_transfer(data, config, weights=files[0], copies=0, verbose=0, log=lambda *a: None)
     first = set(features.iterdir())
-    recipes.train_vgg16_transfer(data, config, weights=files[1], copies=0, verbose=0, log=lambda *a: None)
+    other = recipes.train_vgg16_transfer(data, config, weights=files[1], copies=0, verbose=0, log=lambda *a: None)
     second = set(features.iterdir())
+    assert not np.allclose(other.proba, run.proba)  # other weights: their own predictions, not the kept ones
     assert first and len(second) == 2 * len(first)  # other weights under the same label: new files
     # The same weights computed in another precision: features of their own, never mixed.
     for policy in ("float32", "mixed_bfloat16"):
         recipes.train_vgg16_transfer(data, config, weights=files[0], copies=0, verbose=0, log=lambda *a: None,
                                      policy=policy)
     assert len(set(features.iterdir())) == len(second) + len(first)
+    # The same run again predicts nothing: its predictions are kept per exact weights and inputs.
+    calls, predict = [], keras.Model.predict
+    monkeypatch.setattr(keras.Model, "predict", lambda self, *a, **k: calls.append(1) or predict(self, *a, **k))
+    again = recipes.train_vgg16_transfer(data, config, weights=files[0], copies=0, verbose=0, log=lambda *a: None)
+    assert calls == []
+    np.testing.assert_array_equal(again.proba, run.proba)
+    np.testing.assert_array_equal(again.fit_proba, run.fit_proba)
 
 
 def test_what_else_decides_a_run_is_part_of_its_key(tf_keras, tmp_path):

@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import memo
 from ..augment import augmentation_key, augmentation_layers
 from ..data import hold_out
 from ..data.pipeline import as_tf_dataset
@@ -166,7 +167,6 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     all_labels = np.tile(labels, 1 + len(views))
     monitor4, monitor_features = maps("monitor", monitor.images)
     val4, val_features = maps("validation", data["validation"].images)
-    val_labels = data["validation"].labels
     source = f"{key['weights']}|copies={len(views)}"
 
     def batches(x, y, config=None):
@@ -174,6 +174,13 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
         if config is None:
             return ds.batch(256)
         return ds.shuffle(len(y), seed=config.seed).batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def predicted(net, x):
+        # (N, classes) float64. Kept per exact weights and inputs (fercourse.memo): block 5 on
+        # every block-4 map was most of a warm run of this recipe (~10 s of ~18 in float32).
+        return memo.cached_array("transfer_predictions", (net, x),
+                                 lambda: net.predict(batches(x, np.zeros(len(x), np.int32)), verbose=0)
+                                 ).astype("float64")
 
     feature_shape = tuple(features.shape[1:])
     weights_of = balanced_class_weights(all_labels, n) if c.class_weights else None
@@ -184,9 +191,9 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                         key={"augmentation": augmentation_key()} if views else None,
                         store=store, force=force, verbose=verbose, stored_only=stored_only)
     head.set_weights(head_result.model.get_weights())
-    head_proba = head_result.model.predict(batches(val_features, val_labels), verbose=0).astype("float64")
+    head_proba = predicted(head_result.model, val_features)
     proba, tuned = head_proba, None
-    fit_proba = head_result.model.predict(batches(features, labels), verbose=0).astype("float64")
+    fit_proba = predicted(head_result.model, features)
     if fine_tune is not None:
         origin = dict(data_fingerprint=data.fingerprint, store=store, force=force, verbose=verbose,
                       stored_only=stored_only,
@@ -198,8 +205,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
                           batches(train4, labels, fine_tune), batches(monitor4, monitor.labels), fine_tune,
                           **origin)
             copy_back(tuned.model, backbone, head)  # the image model now carries the tuned weights
-            proba = tuned.model.predict(batches(val4, val_labels), verbose=0).astype("float64")
-            fit_proba = tuned.model.predict(batches(train4, labels), verbose=0).astype("float64")
+            proba = predicted(tuned.model, val4)
+            fit_proba = predicted(tuned.model, train4)
         else:
             def build():
                 fresh, fresh_backbone, fresh_head, _ = vgg16_transfer(n, weights=weights, input_size=size,

@@ -272,7 +272,11 @@ def cached_predictions(flatbuffer: bytes, images: np.ndarray, threads: int | Non
 
 def _score_exports(name, model, images, labels, representative, threads, fold, formats):
     reference = float32_copy(model)
-    keras_proba = reference.predict(np.asarray(images, np.float32) / 255.0, verbose=0)
+    # Kept per exact weights and images, like the interpreter's predictions: a warm chapter only
+    # measures the latencies (the Keras forward on every image cost more than the rest).
+    keras_proba = cached_array("keras_proba", (reference, np.asarray(images)),
+                               lambda: reference.predict(np.asarray(images, np.float32) / 255.0, verbose=0),
+                               folder="exports")
     keras_pred = keras_proba.argmax(axis=1)
     keras_accuracy = float(np.mean(keras_pred == labels))
     source = fold_batch_norm(reference) if fold and _has_batch_norm(reference) else reference

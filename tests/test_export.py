@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fercourse import export
+from fercourse.env import import_tensorflow
 
 
 def _images(n=24, size=32, seed=0):
@@ -112,28 +113,37 @@ def test_the_export_sentences_follow_the_numbers():
 
 def test_conversions_and_predictions_are_cached_and_keyed_by_the_weights(trained_small_vgg, tmp_path,
                                                                          monkeypatch):
-    """A second scoring converts nothing and gives the same rows (latency is re-measured); new
-    weights are converted again."""
+    """A second scoring converts nothing, runs no Keras forward and gives the same rows (latency
+    is re-measured); new weights are converted and predicted again."""
     model, images, labels = trained_small_vgg
     monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+
+    def kept():  # not the checksums, nor the hidden lock files
+        return sorted(p.name for p in (tmp_path / "exports").iterdir()
+                      if not p.name.endswith(".sha256") and not p.name.startswith("."))
+
     first, files = export.score_exports("small", model, images, labels, images[:32])
-    cached = sorted(p.name for p in (tmp_path / "exports").iterdir() if not p.name.endswith(".sha256"))
-    assert len(cached) == 6  # three flatbuffers and their predictions
+    assert len(kept()) == 7  # three flatbuffers, their predictions, the Keras model's predictions
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again")
 
     real = export.to_tflite
     monkeypatch.setattr(export, "to_tflite", no_conversion)
+    _, keras = import_tensorflow()
+    predict = keras.Model.predict
+    monkeypatch.setattr(keras.Model, "predict", lambda *a, **k: no_conversion())
     again, files_again = export.score_exports("small", model, images, labels, images[:32])
     assert files_again == files
-    strip = lambda rows: [(r.format, r.megabytes, r.accuracy, r.argmax_agreement) for r in rows]  # noqa: E731
+    strip = lambda rows: [(r.format, r.megabytes, r.accuracy, r.keras_accuracy, r.argmax_agreement)  # noqa: E731
+                          for r in rows]
     assert strip(again) == strip(first)
     monkeypatch.setattr(export, "to_tflite", real)
+    monkeypatch.setattr(keras.Model, "predict", predict)
     other = export.float32_copy(model)
     other.get_layer("predictions").set_weights([w * 0 for w in other.get_layer("predictions").get_weights()])
     export.score_exports("zeroed", other, images, labels, images[:32], formats=("float32",))
-    assert len([p for p in (tmp_path / "exports").iterdir() if not p.name.endswith(".sha256")]) == 8
+    assert len(kept()) == 10
 
 
 def test_the_standardisation_divisor_is_the_power_of_two_that_matches_the_ranges():

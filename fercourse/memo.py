@@ -16,6 +16,7 @@ import numpy as np
 
 from . import atomic, paths
 
+HASH_BLOCK = 64 << 20  # bytes of an array hashed at a time
 RESULTS_VERSION = 1  # bump when a cached computation changes, so old results are not reused
 
 
@@ -31,9 +32,13 @@ def _feed(digest, part) -> None:
         digest.update(f"bytes{len(part)}".encode())
         digest.update(part)
     elif isinstance(part, np.ndarray) or hasattr(part, "__array__") and not hasattr(part, "weights"):
-        array = np.ascontiguousarray(np.asarray(part))
+        array = np.atleast_1d(part if isinstance(part, np.ndarray) else np.asarray(part))
         digest.update(f"array{array.shape}{array.dtype.str}".encode())
-        digest.update(array.tobytes())
+        # In slices along the first axis: a memory-mapped split of real data is hashed with
+        # bounded memory (the bytes fed, and so the key, are those of the whole array).
+        rows = max(1, HASH_BLOCK // max(1, array[:1].nbytes))
+        for start in range(0, len(array), rows):
+            digest.update(np.ascontiguousarray(array[start:start + rows]).tobytes())
     elif hasattr(part, "weights") and hasattr(part, "layers"):  # a Keras model
         digest.update(f"model{model_digest(part)}".encode())
     else:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -129,6 +130,58 @@ def test_predict_proba_is_the_models_forward_in_the_datasets_order(tf_keras):
     np.testing.assert_array_equal(y_true, y)
     assert proba.shape == (23, 3) and proba.dtype == np.float64
     np.testing.assert_allclose(proba, np.asarray(model(x, training=False)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_memo_key_is_the_whole_array_hashed_in_slices(tmp_path, monkeypatch):
+    # Hashed a slice at a time (bounded memory for a memory-mapped split), the key is still that of
+    # every byte, shape and dtype: the same for a memory map and its copy, new for one changed byte.
+    import hashlib
+
+    from fercourse import memo
+
+    images = np.random.default_rng(0).integers(0, 256, (37, 8, 8, 3), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    monkeypatch.setattr(memo, "HASH_BLOCK", 1000)  # five images a slice
+    whole = hashlib.sha256(f"v{memo.RESULTS_VERSION}".encode())
+    whole.update(f"array{images.shape}{images.dtype.str}".encode() + images.tobytes() + b"|")
+    assert memo.key_of(mapped) == memo.key_of(images) == whole.hexdigest()[:20]
+    changed = images.copy()
+    changed[-1, -1, -1, -1] ^= 1
+    assert memo.key_of(changed) != memo.key_of(images)
+    assert memo.key_of(images.astype(np.int16)) != memo.key_of(images)
+    assert memo.key_of(np.float32(2.5)) == memo.key_of(np.array([2.5], np.float32))
+
+
+def test_predict_split_is_kept_per_weights_and_images(tf_keras, tmp_path, monkeypatch):
+    from fercourse.data.dataset import ImageSplit
+    from fercourse.data.pipeline import as_tf_dataset
+    from fercourse.evaluate import predict_split
+
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    _, keras = tf_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(2)
+    split = ImageSplit("validation", "Validation/", [f"{i}.png" for i in range(21)],
+                       (np.arange(21) % 3).astype(np.int32), rng.integers(0, 256, (21, 8, 8, 3), dtype=np.uint8))
+    y_true, proba = predict_split(model, split, batch_size=8)
+    expected = predict_proba(model, as_tf_dataset(split, batch_size=8))
+    np.testing.assert_array_equal(y_true, expected[0])
+    np.testing.assert_array_equal(proba, expected[1])
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("predicted again")
+
+    monkeypatch.setattr(keras.Model, "predict_on_batch", no_forward)
+    np.testing.assert_array_equal(predict_split(model, split, batch_size=8)[1], proba)  # kept
+    with pytest.raises(AssertionError, match="predicted again"):  # other images: computed
+        predict_split(model, dataclasses.replace(split, images=split.images[::-1].copy()))
+    dense = model.layers[-1]
+    dense.set_weights([w + 1 for w in dense.get_weights()])
+    with pytest.raises(AssertionError, match="predicted again"):  # other weights: computed
+        predict_split(model, split)
 
 
 # --- evaluation against scikit-learn ------------------------------------------------------

@@ -3,7 +3,7 @@ computed from results (``narrate``)."""
 from . import narrate
 from .compare import comparison_table, latency_ms, trainable_count, weights_megabytes
 from .displays import ConfusionDisplay, HistoryComparisonDisplay, HistoryDisplay, RocDisplay
-from .metrics import ClassificationReport, predict_proba
+from .metrics import ClassificationReport, predict_proba, predict_split
 
 __all__ = ["ClassificationReport", "ConfusionDisplay", "HistoryComparisonDisplay", "HistoryDisplay", "RocDisplay", "comparison_table",
-           "latency_ms", "narrate", "predict_proba", "trainable_count", "weights_megabytes"]
+           "latency_ms", "narrate", "predict_proba", "predict_split", "trainable_count", "weights_megabytes"]

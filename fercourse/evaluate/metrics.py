@@ -114,3 +114,25 @@ def predict_proba(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         ps.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
         ys.append(np.asarray(y))
     return np.concatenate(ys), np.concatenate(ps)
+
+
+def predict_split(model, split, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true (N,), proba (N, classes) float64) of ``model`` on an ``ImageSplit``, in its order.
+
+    :func:`predict_proba` over ``as_tf_dataset(split)``, kept per exact weights, images and
+    labels (``fercourse.memo``): a chapter re-run on a warm cache reads what the same model
+    predicted on the same images instead of running every stored model over every image again
+    (for the light VGGs in float32, most of a warm Q5).
+    """
+    from .. import memo
+    from ..data.pipeline import as_tf_dataset
+
+    labels = np.asarray(split.labels)
+
+    def compute():
+        y_true, proba = predict_proba(model, as_tf_dataset(split, batch_size=batch_size))
+        if not np.array_equal(y_true, labels):  # the pipeline must keep the split's order
+            raise RuntimeError("as_tf_dataset changed the order of the split's images")
+        return proba
+
+    return labels, memo.cached_array("split_predictions", (model, split.images, labels), compute)

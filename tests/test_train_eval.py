@@ -304,6 +304,31 @@ def test_training_reduces_loss_and_the_store_round_trips(tf_keras, tmp_path):
     assert json.loads(first.entry.meta_path.read_text())["complete"] is True
 
 
+def test_the_starting_point_is_computed_before_training_only(tf_keras, tmp_path):
+    # A costly starting point (the GAP head's logistic regression) is set before training and
+    # skipped when the stored run is loaded: a warm chapter does not fit it again.
+    tf, keras = tf_keras
+    ds, _, _ = _tiny_task(tf)
+    store = ModelStore(tmp_path / "store")
+    config = TrainConfig(epochs=1, learning_rate=1e-2)
+    started = []
+
+    def initialize(model):
+        dense = model.layers[-1]
+        dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+        started.append(np.asarray(model.predict(ds, verbose=0)))
+
+    def run(**kwargs):
+        return train("tiny", lambda: _tiny_model(keras), ds, ds, config, data_fingerprint="t", store=store,
+                     verbose=0, initialize=initialize, **kwargs)
+
+    first = run()
+    assert len(started) == 1 and not first.from_store
+    np.testing.assert_allclose(started[0], 0.5)  # it ran on the built model, before any training step
+    assert run().from_store and len(started) == 1
+    assert not run(force=True).from_store and len(started) == 2
+
+
 def test_an_interrupted_run_resumes_and_completes_every_epoch(tf_keras, tmp_path):
     tf, keras = tf_keras
     ds, _, _ = _tiny_task(tf)

@@ -149,6 +149,7 @@ def train(
     key: dict | None = None,
     verbose="auto",
     stored_only: bool = False,
+    initialize: Callable[[object], None] | None = None,
 ) -> TrainResult:
     """Train ``build()`` on ``train_data`` (a tf.data.Dataset of batches), or load it from the store.
 
@@ -158,6 +159,9 @@ def train(
     history in ``meta.json`` so that every stored result says which weights it started from.
     ``key`` adds whatever else decides the result (e.g. the augmentation ranges) to the store key.
     ``stored_only=True`` never trains: it loads the stored run or raises :class:`NotInStoreError`.
+    ``initialize(model)`` sets the built model's starting weights when it is about to be trained,
+    and is skipped when a stored run is loaded: for starting points that cost more than building
+    (a head fitted by logistic regression on the network's features).
     """
     tf, keras = import_tensorflow()
     policy = keras.config.dtype_policy().name
@@ -182,6 +186,9 @@ def train(
             entry.load_into(model)
             return TrainResult(model, entry.history(), entry, True, time.perf_counter() - start, policy)
         with timings.phase("train", name):
+            if initialize is not None:
+                with strategy.scope():
+                    initialize(model)
             return _fit(model, entry, train_data, val_data, config, start=start, policy=policy, force=force,
                         strategy=strategy, class_weight=class_weight, loss=loss, metrics=metrics,
                         extra_callbacks=extra_callbacks, weights_source=weights_source,

@@ -249,10 +249,13 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
     def build():
         model = light_vgg_gap(n, input_size=data.image_size)
         copy_convolutions(source.model, model)
-        head_from_logistic_regression(model, as_tf_dataset(fit_part, batch_size=64), fit_part.labels)
         return model
 
+    def initialize(model):  # only before training: a stored run is loaded without it (~14 s)
+        head_from_logistic_regression(model, as_tf_dataset(fit_part, batch_size=64), fit_part.labels)
+
     return train("light_vgg_gap", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
+                 initialize=initialize,
                  weights_source=f"convolutions of {source.entry.folder.name}; head: logistic regression",
                  weights_description="convolutions of the trained plain light VGG; GAP head from a logistic regression",
                  store=store, force=force, class_weight=weights, verbose=verbose,

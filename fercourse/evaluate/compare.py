@@ -27,13 +27,19 @@ def weights_megabytes(model) -> float:
 
 
 def latency_ms(model, image_size: int = 128, repeats: int = 20) -> float:
-    """Median CPU time of one forward pass on a single image, in milliseconds (after warm-up)."""
+    """Median wall time of one forward pass on a single (1, S, S, 3) image, in milliseconds,
+    through Keras' compiled predict function (after a warm-up that traces it).
+
+    Why compiled: called eagerly, layer by layer, the light VGG took 32 ms an image against
+    6.4 compiled (VGG16: 146 against 104) - the eager figure was mostly Python dispatch, and
+    it made the small model look 4.5x faster than VGG16 where it is 16x.
+    """
     x = np.random.default_rng(0).uniform(0, 1, (1, image_size, image_size, 3)).astype("float32")
-    model(x, training=False)  # warm-up: graph tracing and memory allocation
+    model.predict_on_batch(x)  # warm-up: graph tracing and memory allocation
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model(x, training=False)
+        model.predict_on_batch(x)
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1000.0)
 

@@ -126,6 +126,28 @@ def exclusive(lock_file: Path | str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def build_once(path: Path | str, load, make):
+    """A checksummed cache file made once: ``load(path)`` when ``path`` verifies; otherwise
+    ``make(tmp)`` writes a temporary file (and returns the value it wrote), published as ``path``
+    with its checksum. Returns what was loaded or made.
+
+    Under an exclusive lock per file: a second process (the report's other lane) waits and loads
+    what the first made instead of making it again, and can never take a file published a moment
+    ago, whose checksum is not written yet, for a damaged one and delete it under its writer.
+    """
+    path = Path(path)
+    if verify(path):
+        return load(path)
+    with exclusive(path.with_name(f".{path.name}.lock")):
+        if verify(path):  # made by another process while this one waited
+            return load(path)
+        remove_with_checksum(path)  # cut short by a kill, or damaged on disk
+        with publish(path) as tmp:
+            value = make(tmp)
+        checksum(path)
+    return value
+
+
 def link(source: Path | str, path: Path | str) -> Path:
     """Publish ``path`` as a second name of the finished file ``source`` (a hard link, renamed
     into place), or as a copy where the file system has no hard links. Later changes to

@@ -59,17 +59,13 @@ def cached_bytes(name: str, parts: tuple, compute, *, folder: str = "results", s
     """``compute()`` (bytes), computed once per ``key_of(name, *parts)`` and kept as
     ``<cache>/<folder>/<name>-<key><suffix>`` (checksummed, written atomically)."""
     path = paths.cache_dir() / folder / f"{name}-{key_of(name, *parts)}{suffix}"
-    if atomic.verify(path):
-        return path.read_bytes()
-    # One process computes, another (the report's other lane) waits and reads: see features._cached.
-    with atomic.exclusive(path.with_name(f".{path.name}.lock")):
-        if atomic.verify(path):
-            return path.read_bytes()
-        atomic.remove_with_checksum(path)
+
+    def make(tmp):
         data = compute()
-        atomic.write_bytes(path, data)
-        atomic.checksum(path)
-    return data
+        tmp.write_bytes(data)
+        return data
+
+    return atomic.build_once(path, lambda done: done.read_bytes(), make)
 
 
 def cached_array(name: str, parts: tuple, compute, *, folder: str = "results") -> np.ndarray:

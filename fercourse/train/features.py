@@ -22,23 +22,14 @@ def feature_cache_key(**parts) -> str:
 
 def _cached(key: dict, compute) -> np.ndarray:
     path = paths.cache_dir() / "features" / f"{feature_cache_key(**key)}.npy"
-    # Trusted only with a matching checksum: a file cut short by a kill, or damaged on disk,
-    # is recomputed instead of being read as features.
-    if atomic.verify(path):
-        return np.load(path)
-    # Under a lock per entry: without it a second process (the report's other lane) could
-    # compute the same features again, or take a file published a moment ago, whose checksum
-    # is not written yet, for a damaged one and delete it under the writer.
-    with atomic.exclusive(path.with_name(f".{path.stem}.lock")):
-        if atomic.verify(path):  # computed by another process while this one waited
-            return np.load(path)
-        atomic.remove_with_checksum(path)
+
+    def make(tmp):  # trusted later only with its checksum: a kill leaves nothing that is read
         with timings.phase("features", key.get("part", "")):
             out = compute()
-        with atomic.publish(path) as tmp:  # a killed run leaves no half-written file
-            np.save(tmp, out)
-        atomic.checksum(path)
-    return out
+        np.save(tmp, out)
+        return out
+
+    return atomic.build_once(path, np.load, make)
 
 
 def _predict(model, ds, n: int, progress: bool = False) -> np.ndarray:

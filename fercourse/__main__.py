@@ -49,6 +49,12 @@ def _cmd_report(args) -> int:
             print(f"(chapters that ran side by side overlap: 'all' adds up their own times; "
                   f"the execution took {result.seconds['execute (wall)']:.0f} s of wall time)")
     print(f"\ndone in {time.perf_counter() - start:.0f} s")
+    if result.failed:
+        names = ", ".join(err.name for err in result.failed)
+        print(f"\nPDF export failed for {names}; the other PDFs were written.", file=sys.stderr)
+        for err in result.failed:
+            print(f"  {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from . import atomic, lanes, paths, timings
+from . import latex_tables as latex_tables_module
 
 TEMPLATES_DIR = paths.PACKAGE_DIR / "templates"
 PDF_TOOLS = ("xelatex", "pandoc")
@@ -157,21 +158,21 @@ def reader_copy(nb):
 
 
 def latex_tables(nb):
-    """A copy of ``nb`` whose pandas tables also carry a LaTeX form, so that the PDF shows them
-    as typeset tables (nbconvert's LaTeX export would otherwise fall back to the monospaced
-    text repr). The LaTeX is pandoc's conversion of the table's HTML - the PDF tool-chain
-    already needs pandoc - set a size smaller than the body text."""
+    """A copy of ``nb`` whose HTML tables (pandas DataFrames, Stylers) also carry a LaTeX form,
+    so that the PDF shows them as typeset tables (nbconvert's LaTeX export would otherwise fall
+    back to the monospaced text repr); see :mod:`fercourse.latex_tables` for the layout."""
     import copy
-
-    from nbconvert.filters.pandoc import convert_pandoc
 
     out = copy.deepcopy(nb)
     for cell in out.cells:
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             data = output.get("data", {})
             html = data.get("text/html", "")
-            if "<table" in html and "dataframe" in html and "text/latex" not in data:
-                data["text/latex"] = "{\\footnotesize\n" + convert_pandoc(html, "html", "latex") + "}"
+            html = "".join(html) if isinstance(html, list) else html
+            if "<table" in html and "text/latex" not in data:
+                latex = latex_tables_module.html_to_latex(html)
+                if latex:
+                    data["text/latex"] = latex
     return out
 
 
@@ -194,21 +195,64 @@ def _title_of(nb, fallback: str) -> str:
     return fallback
 
 
-def export_pdf(nb, path: Path, *, book: bool = False) -> Path:
-    """Write ``nb`` as a PDF through LaTeX (xelatex), without the test markers, with pandas
-    tables typeset (:func:`latex_tables`).
+class PdfExportError(Exception):
+    """A chapter (or the whole report) whose PDF could not be made: which one, the first LaTeX
+    error and the line it stopped at, and the log file that holds the rest."""
+
+    def __init__(self, name: str, error: str, log_file: Path | None):
+        self.name, self.error, self.log_file = name, error, log_file
+        where = f"; the whole log is {paths.display_path(log_file)}" if log_file else ""
+        super().__init__(f"{name}: no PDF - {error}{where}")
+
+
+def latex_error(log_text: str) -> str:
+    """The first error of a LaTeX run's output ("! ..." and the "l.N ..." line it stopped at)."""
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("! "):
+            where = next((text.strip() for text in lines[index + 1:index + 12] if text.startswith("l.")), "")
+            return f"LaTeX stopped at '{line[2:].strip()}'" + (f" ({where})" if where else "")
+    return "LaTeX failed without an error line (see the log)"
+
+
+def _pdf_exporter(book: bool, log_file: Path | None):
+    """nbconvert's PDF exporter, keeping LaTeX's log (it is written in a temporary folder)."""
+    from nbconvert import PDFExporter
+    from nbconvert.exporters.pdf import LatexFailed
+
+    class Exporter(PDFExporter):
+        def run_latex(self, filename, raise_on_failure=LatexFailed):
+            try:
+                return super().run_latex(filename, raise_on_failure)
+            finally:
+                produced = Path(filename).with_suffix(".log")
+                if log_file is not None and produced.exists():
+                    atomic.write_bytes(log_file, produced.read_bytes())
+
+    template = "fercourse_report.tex.j2" if book else "fercourse_chapter.tex.j2"
+    return Exporter(template_name="latex", template_file=template, extra_template_paths=[str(TEMPLATES_DIR)])
+
+
+def export_pdf(nb, path: Path, *, book: bool = False, log_file: Path | None = None) -> Path:
+    """Write ``nb`` as a PDF through LaTeX (xelatex), without the test markers, with tables
+    typeset (:func:`latex_tables`).
 
     ``book=True`` uses the report layout: title page, table of contents, and every
-    top-level heading as a chapter.
+    top-level heading as a chapter. ``log_file``: where to keep LaTeX's log. A failure raises
+    :class:`PdfExportError` (the first LaTeX error and the log), and removes an older ``path``
+    so that a stale PDF is never taken for this run's.
     """
-    from nbconvert import PDFExporter
+    from nbconvert.exporters.pdf import LatexFailed
 
-    if book:
-        exporter = PDFExporter(template_name="latex", template_file="fercourse_report.tex.j2",
-                               extra_template_paths=[str(TEMPLATES_DIR)])
-    else:
-        exporter = PDFExporter(template_name="latex")
-    data, _ = exporter.from_notebook_node(latex_tables(reader_copy(nb)), resources={"metadata": {"name": path.stem}})
+    exporter = _pdf_exporter(book, log_file)
+    try:
+        data, _ = exporter.from_notebook_node(latex_tables(reader_copy(nb)),
+                                              resources={"metadata": {"name": path.stem}})
+    except LatexFailed as err:
+        path.unlink(missing_ok=True)
+        if log_file is not None and not log_file.exists():
+            atomic.write_text(log_file, err.output)
+        raise PdfExportError(path.stem, latex_error(err.output), log_file) from None
     return atomic.write_bytes(path, data)
 
 
@@ -246,6 +290,7 @@ class ReportResult:
     report_pdf: Path | None = None
     missing_tools: list[str] = dataclasses.field(default_factory=list)
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    failed: list[PdfExportError] = dataclasses.field(default_factory=list)  # PDFs that could not be made
     phases: object = None  # timings.phase_table of the executed chapters (pandas), when run
 
 
@@ -274,6 +319,10 @@ def build_report(
         build/pdf/<chapter>.pdf          build/report.pdf
         build/timings.csv                seconds per chapter and phase (when run)
         build/logs/prefetch-<model>.log  what a prefetch printed
+        build/logs/pdf-<chapter>.log     LaTeX's log of each PDF
+
+    A chapter whose PDF fails is listed in ``result.failed`` and left out of ``report.pdf``;
+    the other chapters' PDFs are still written.
     """
     import nbformat
 
@@ -307,17 +356,39 @@ def build_report(
         result.phases = timings.phase_table(timings.read(phase_log), chapter_seconds)
         atomic.write_text(build / "timings.csv", result.phases.to_csv())
     if pdf and not result.missing_tools:
-        for notebook, nb in zip(selected, executed_nbs):
-            start = time.perf_counter()
-            nb.metadata["title"] = _title_of(nb, notebook.stem)
-            result.pdfs.append(export_pdf(nb, build / "pdf" / f"{notebook.stem}.pdf"))
-            result.seconds[f"pdf {notebook.stem}"] = time.perf_counter() - start
-        start = time.perf_counter()
-        lines = [f"Chapters: {', '.join(p.stem for p in selected)}", f"Built from revision {_git_revision()}"]
-        book = combine(executed_nbs, title_lines=lines)
-        result.report_pdf = export_pdf(book, build / "report.pdf", book=True)
-        result.seconds["pdf report"] = time.perf_counter() - start
+        _export_pdfs(result, selected, executed_nbs, build, log)
     return result
+
+
+def _export_pdfs(result: ReportResult, selected: list[Path], executed_nbs: list, build: Path, log) -> None:
+    """Each chapter's PDF, then the report of the chapters whose PDF worked; a chapter that fails
+    is named in ``result.failed`` (and logged) and costs the others nothing."""
+    made = []
+    for notebook, nb in zip(selected, executed_nbs):
+        start = time.perf_counter()
+        nb.metadata["title"] = _title_of(nb, notebook.stem)
+        try:
+            result.pdfs.append(export_pdf(nb, build / "pdf" / f"{notebook.stem}.pdf",
+                                          log_file=build / "logs" / f"pdf-{notebook.stem}.log"))
+            made.append((notebook, nb))
+        except PdfExportError as err:
+            result.failed.append(err)
+            log(str(err))
+        result.seconds[f"pdf {notebook.stem}"] = time.perf_counter() - start
+    if not made:
+        (build / "report.pdf").unlink(missing_ok=True)
+        return
+    start = time.perf_counter()
+    lines = [f"Chapters: {', '.join(p.stem for p, _ in made)}", f"Built from revision {_git_revision()}"]
+    if result.failed:
+        lines.append(f"Missing (no PDF): {', '.join(err.name for err in result.failed)}")
+    book = combine([nb for _, nb in made], title_lines=lines)
+    try:
+        result.report_pdf = export_pdf(book, build / "report.pdf", book=True, log_file=build / "logs" / "pdf-report.log")
+    except PdfExportError as err:
+        result.failed.append(err)
+        log(str(err))
+    result.seconds["pdf report"] = time.perf_counter() - start
 
 
 def execute_in_place(select: list[str] | None = None, jobs: int | None = None, log=print) -> list[Path]:

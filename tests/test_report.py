@@ -118,23 +118,126 @@ def _require_pdf_tools():
         pytest.skip(f"PDF export needs {missing}: {report.PDF_INSTALL_HINT}")
 
 
-@pytest.mark.pdf
-def test_q3_pdf_and_report_pdf_are_real_pdfs_with_the_chapters_outputs(tmp_path):
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every committed chapter exported to PDF without executing it (``report --no-execute``)."""
     _require_pdf_tools()
+    build = tmp_path_factory.mktemp("export")
+    return build, report.build_report(run=False, build=build, log=lambda *_: None)
+
+
+def _pdf_text_by_font(pdf) -> tuple[str, str]:
+    """A PDF's text set in roman fonts and in monospaced ones, each whitespace-normalised
+    (NFKC, so the fonts' ligatures read as letters; straight quotes for TeX's curly ones)."""
+    import unicodedata
+
     from pypdf import PdfReader
 
-    result = report.build_report(select=["q3"], run=False, build=tmp_path, log=lambda *_: None)
-    chapter_pdf = tmp_path / "pdf" / "q3_parameters_and_gradients.pdf"
-    assert result.pdfs == [chapter_pdf] and result.report_pdf == tmp_path / "report.pdf"
-    for pdf in (chapter_pdf, result.report_pdf):
+    roman, mono = [], []
+
+    def visit(text, cm, tm, font, size):
+        name = str((font or {}).get("/BaseFont", ""))
+        (mono if "Mono" in name else roman).append(text)
+
+    for page in PdfReader(pdf).pages:
+        page.extract_text(visitor_text=visit)
+    quotes = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})  # TeX's curly quotes
+
+    def norm(parts):
+        return " ".join(unicodedata.normalize("NFKC", " ".join(parts)).translate(quotes).split())
+    return norm(roman), norm(mono)
+
+
+def _table_rows(notebook):
+    """Each HTML table output's rows as they read in a PDF: the non-empty cells, in order."""
+    from fercourse import latex_tables
+
+    nb = nbformat.read(notebook, as_version=4)
+    tables = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for table in latex_tables.parse_tables(output.get("data", {}).get("text/html", "")):
+                rows = latex_tables.grid(table.head) + latex_tables.grid(table.body)
+                tables.append([" ".join(s.text for s in row if not isinstance(s, str) and s.text) for row in rows])
+    return tables
+
+
+@pytest.mark.pdf
+@pytest.mark.slow
+def test_every_chapter_exports_to_pdf_with_its_tables_typeset_within_the_page(exported):
+    build, result = exported
+    assert not result.failed, [str(err) for err in result.failed]
+    assert [p.name for p in result.pdfs] == [f"{p.stem}.pdf" for p in report.chapters()]
+    assert result.report_pdf == build / "report.pdf"
+    roman_book, _ = _pdf_text_by_font(result.report_pdf)
+    tables_seen = 0
+    for notebook, pdf in zip(report.chapters(), result.pdfs):
         assert pdf.read_bytes()[:5] == b"%PDF-"
+        roman, mono = _pdf_text_by_font(pdf)
+        for rows in _table_rows(notebook):
+            tables_seen += 1
+            for row in filter(None, rows):
+                # typeset (roman), not the monospaced text repr; in the chapter and in the book
+                assert row in roman, f"{notebook.stem}: table row {row!r} not typeset in its PDF"
+                assert row in roman_book, f"{notebook.stem}: table row {row!r} not in report.pdf"
+        log = (build / "logs" / f"pdf-{notebook.stem}.log").read_text(errors="replace")
+        too_wide = re.findall(r"Overfull \\[hv]box \(([\d.]+)pt too (?:wide|high)\)", log)
+        assert not [w for w in too_wide if float(w) > 1], f"{notebook.stem}: something runs off the page: {too_wide}"
+        assert "Missing character" not in log, f"{notebook.stem}: a glyph the font lacks"
+    assert tables_seen >= 20  # the chapters hold about thirty tables; a parse that found none fails
+
+
+@pytest.mark.pdf
+def test_chapter_and_report_pdfs_hold_the_chapters_outputs_and_a_title_page(exported):
+    from pypdf import PdfReader
+
+    build, result = exported
+    chapter_pdf = build / "pdf" / "q3_parameters_and_gradients.pdf"
+    for pdf in (chapter_pdf, result.report_pdf):
         text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
         for wanted in _output_only_strings():
             assert wanted in text, wanted
     book = PdfReader(result.report_pdf)
     first_pages = " ".join(book.pages[i].extract_text() for i in range(3))
     assert "Convolutional Networks" in first_pages and "Contents" in first_pages
-    assert len(book.pages) > len(PdfReader(chapter_pdf).pages)  # title page + contents on top
+    assert len(book.pages) > max(len(PdfReader(p).pages) for p in result.pdfs)  # every chapter, one book
+
+
+def _markdown_chapter(path: Path, markdown: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {path.stem}\n\n{markdown}")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.pdf
+def test_a_chapter_whose_pdf_fails_costs_the_others_nothing(tmp_path, monkeypatch, capsys):
+    _require_pdf_tools()
+    good = _markdown_chapter(tmp_path / "q1_good.ipynb", "Plain text, $x^2$.")
+    bad = _markdown_chapter(tmp_path / "q2_bad.ipynb", "A formula LaTeX cannot read: $\\nosuchmacro{x}$.")
+    monkeypatch.setattr(report, "chapters", lambda *_: [good, bad])
+    build = tmp_path / "build"
+    (build / "pdf").mkdir(parents=True)
+    (build / "pdf" / "q2_bad.pdf").write_bytes(b"%PDF- an older run's")
+    monkeypatch.setenv("FERCOURSE_BUILD", str(build))
+    assert cli.main(["report", "--no-execute"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "PDF export failed for q2_bad" in err and "Undefined control sequence" in err
+    assert "l." in err and "logs/pdf-q2_bad.log" in err
+    assert (build / "logs" / "pdf-q2_bad.log").read_text().count("nosuchmacro") >= 1
+    assert (build / "pdf" / "q1_good.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not (build / "pdf" / "q2_bad.pdf").exists()  # no stale PDF left to be mistaken for this run's
+    from pypdf import PdfReader
+
+    book = " ".join(page.extract_text() for page in PdfReader(build / "report.pdf").pages)
+    assert "q1_good" in book and "Missing (no PDF): q2_bad" in book
+
+
+def test_latex_error_names_the_first_error_and_its_line():
+    log = "junk\n! Undefined control sequence.\n<argument> x\nl.42 \\multirow\n{2}\n! Emergency stop."
+    assert report.latex_error(log) == "LaTeX stopped at 'Undefined control sequence.' (l.42 \\multirow)"
+    assert "without an error line" in report.latex_error("nothing here")
 
 
 def test_no_source_file_is_hidden_by_gitignore():
@@ -191,7 +294,7 @@ def test_pandas_tables_are_typeset_in_the_pdf_not_printed_as_text(tmp_path):
     nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", execution_count=1, data={
         "text/plain": table.to_string(), "text/html": table.to_html(classes="dataframe")})]
     latex, _ = LatexExporter(template_name="latex").from_notebook_node(report.latex_tables(nb))
-    assert "\\begin{longtable}" in latex and "contempt & 0.80 & 0.75" in latex
+    assert "\\begin{tabular}{lrr}" in latex and "contempt & 0.80 & 0.75" in latex
     assert table.to_string().splitlines()[1] not in latex  # not the monospaced repr
     assert "text/latex" not in nb.cells[0].outputs[0]["data"]  # the notebook itself is untouched
     pdf = report.export_pdf(nb, tmp_path / "t.pdf")

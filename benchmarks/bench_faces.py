@@ -8,7 +8,7 @@ with OpenCV, run the default frontal-face cascade with its default settings, cro
 face, resize -- one thread. fercourse: a cold ``load_dataset(faces="crop")`` (scan, decode,
 detect, crop, resize, cache) on its decoding threads. Also printed: the same load without
 detection, the share of faces found and of crops that match the known box (IoU >= 0.5).
-Goal (issue 17): under 30 s for the 1,000 frames on 2 cores.
+Goal: under 30 s for the 1,000 frames on 2 cores.
 """
 from __future__ import annotations
 

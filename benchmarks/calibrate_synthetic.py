@@ -1,4 +1,4 @@
-"""Is the built-in dataset calibrated to the book's budget? Prints the numbers issue 9 asks for.
+"""Is the built-in dataset calibrated to the book's budget? Prints the numbers that decide it.
 
     .venv/bin/python benchmarks/calibrate_synthetic.py            # quick setting, seeds 0 1 2
     .venv/bin/python benchmarks/calibrate_synthetic.py --long     # also the longer setting (seed 0)

@@ -1,8 +1,8 @@
-"""Cache keys that cannot mix runs: data split, model architecture, backbone weights (issue 9, part 5).
+"""Cache keys that cannot mix runs: data split, model architecture, backbone weights.
 
-Each test fails on the code before the fix: the dataset fingerprint ignored the hold-out
-fraction and seed, the model store ignored the architecture, and the feature cache keyed
-backbones by a label instead of their weights.
+Each test guards one way a key could be too coarse: a dataset fingerprint that ignores the
+hold-out fraction and seed, a model store that ignores the architecture, a feature cache that
+keys backbones by a label instead of their weights.
 """
 import dataclasses
 

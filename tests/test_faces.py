@@ -1,4 +1,4 @@
-"""Issue 17: face detection and alignment in the data path (fercourse.data.faces)."""
+"""Face detection and alignment in the data path (fercourse.data.faces)."""
 from __future__ import annotations
 
 import math

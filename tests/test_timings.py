@@ -1,4 +1,4 @@
-"""Where a book run's time goes: phases recorded by the library, split per chapter (issue 14)."""
+"""Where a book run's time goes: phases recorded by the library, split per chapter."""
 import os
 
 import nbformat

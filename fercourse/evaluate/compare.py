@@ -30,9 +30,8 @@ def latency_ms(model, image_size: int = 128, repeats: int = 20) -> float:
     """Median wall time of one forward pass on a single (1, S, S, 3) image, in milliseconds,
     through Keras' compiled predict function (after a warm-up that traces it).
 
-    Why compiled: called eagerly, layer by layer, the light VGG took 32 ms an image against
-    6.4 compiled (VGG16: 146 against 104) - the eager figure was mostly Python dispatch, and
-    it made the small model look 4.5x faster than VGG16 where it is 16x.
+    Why compiled: called eagerly, layer by layer, the figure is mostly Python dispatch, which
+    costs a small model as much as a large one and so understates the small model's lead.
     """
     x = np.random.default_rng(0).uniform(0, 1, (1, image_size, image_size, 3)).astype("float32")
     model.predict_on_batch(x)  # warm-up: graph tracing and memory allocation

@@ -4,9 +4,8 @@ Keras 3's ``BatchNormalization`` computes the batch moments, the normalisation a
 gradients as a dozen separate element-wise ops, each a pass over the activations (in
 float32 even under a bfloat16 policy). TensorFlow's ``FusedBatchNormV3`` (oneDNN on the
 CPU) does the forward pass in one kernel and the backward pass in another, in the
-activations' own dtype. On this 2-core CPU the light VGG's batch-norm variant took
-115 ms a training step (batch 16, bfloat16) against 81 ms for the plain form; with the
-fused kernel, 86 ms (``benchmarks/bench_training.py`` profiles both).
+activations' own dtype, which brings the batch-norm light VGG's training step close to the
+plain form's (``benchmarks/bench_training.py`` times both).
 
 Same weights, same arithmetic, same moving-average rule as Keras' layer (tested against
 it): it *is* a ``keras.layers.BatchNormalization`` (``isinstance`` holds, so batch-norm

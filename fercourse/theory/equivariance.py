@@ -208,8 +208,8 @@ def _register():
             # The n-tap binomial filter is n - 1 two-tap box filters in a row, and subsampling
             # after the last one is that box filter at the layer's stride: so n - 1 2x2 average
             # pools (nothing to learn or save). Why not a depthwise convolution with the 2-D
-            # kernel: on the CPU, in bfloat16, that made the anti-aliased light VGG's training
-            # step 131 ms instead of 94 (tests check both give the same numbers).
+            # kernel: on CPUs with native bfloat16 it made the anti-aliased light VGG's training
+            # step slower (benchmarks/bench_training.py times both; tests check they agree).
             pad = (self.filter_size - 1) // 2, self.filter_size // 2
             x = tf.pad(x, [[0, 0], pad, pad, [0, 0]], mode="REFLECT")
             for step in range(self.filter_size - 1):

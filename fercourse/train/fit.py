@@ -204,9 +204,9 @@ LOOP_VERSION = 3
 def one_iterator(dataset):
     """``(dataset.repeat(), batches per epoch)`` for a finite ``tf.data`` set, else ``(dataset, None)``.
 
-    Why: given a finite set, ``fit`` starts a new iterator every epoch, and on this 2-core CPU
-    the first step of about half the epochs then stalled for 2.5-5 s (light VGG, 68 steps of
-    ~80 ms: 5.3 s epochs became 10 s; ``benchmarks/bench_training.py``). One repeated iterator
+    Why: given a finite set, ``fit`` starts a new iterator every epoch, and the first step of
+    many epochs then stalls for seconds (``benchmarks/bench_training.py`` shows it in the
+    baseline's epoch times; docs/experiments.md has the numbers). One repeated iterator
     with ``steps_per_epoch`` keeps the epochs and their order - the shuffle before the repeat
     still reshuffles every pass - and has no stall.
     """
@@ -223,9 +223,9 @@ def steps_per_execution(steps: int | None, most: int = 8) -> int:
     """The largest divisor of an epoch's ``steps`` up to ``most``: how many training steps
     ``fit`` runs in one call of its compiled function (1 when the epoch length is unknown).
 
-    Why: between calls ``fit`` returns to Python (iterator, callbacks, logs), ~2.5 ms of a
-    ~30 ms step at batch 8 on 2 cores; 8 steps per call made the light VGG's epochs 8 % faster
-    and trained bit for bit the same weights (tested). A divisor, because Keras runs whole
+    Why: between calls ``fit`` returns to Python (iterator, callbacks, logs), a fixed cost
+    that is a noticeable share of a small model's step at batch 8; several steps per call
+    remove most of it and train bit for bit the same weights (tested). A divisor, because Keras runs whole
     calls and would run past the epoch's end into the next pass of the repeated iterator.
     """
     if not steps or steps < 1:

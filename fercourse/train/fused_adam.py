@@ -3,10 +3,9 @@
 Keras 3's ``Adam.update_step`` is written in backend-neutral ops: per weight about ten
 element-wise passes (subtract, multiply, square, sqrt, divide, three assigns), each reading
 and writing the whole tensor. The light VGG has 3.7 million weights (fc1 alone 2.1 million),
-so on two CPU cores the update of one step cost 8.9 ms against 4.6 ms for the fused kernel,
-which reads the weight, its two moments and the gradient once (``benchmarks/bench_training``
-times both inside the real step). With batches of 8 the update is paid every 8 images, so
-it is a tenth of the step.
+and the fused kernel, which reads the weight, its two moments and the gradient once, takes
+about half the time of Keras' update (``benchmarks/bench_training`` times both inside the real
+step). With batches of 8 the update is paid every 8 images, so it is a visible share of the step.
 
 Same arithmetic as Keras' Adam, written the same way::
 

@@ -1,9 +1,9 @@
 """Numeric policy: bfloat16 where the hardware computes it natively, float32 elsewhere.
 
-On CPUs with AMX or AVX-512 BF16, ``mixed_bfloat16`` trains the light VGG ~2.5x faster
+On CPUs with AMX or AVX-512 BF16, ``mixed_bfloat16`` trains the light VGG markedly faster
 than float32. On CPUs without them (e.g. AVX2-only machines) TensorFlow *emulates*
-bfloat16 and the same model trains ~8x slower (measured on this project's CI
-machine: 3.9 vs 32.5 images/s) -- so the choice is made from the hardware, never assumed.
+bfloat16 and the same model trains several times slower (docs/experiments.md has the
+measurements) -- so the choice is made from the hardware, never assumed.
 """
 from __future__ import annotations
 

@@ -26,16 +26,13 @@ from .fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy,
 from .policy import policy_scope, scoped_policy
 
 # Quick settings: the whole chapter trains in minutes on a 2-core CPU with the built-in data.
-# Adam at 3e-4: at 1e-3 the plain ten-layer ReLU stack sat at chance for its first epochs (and
-# on real faces for four); benchmarks/calibrate_synthetic.py logs the search. Early stopping and
-# the learning-rate decay watch a stratified 10 % of Train (``monitor_fraction``).
-# The plain form crosses a plateau near 35-40 % before it learns the finer cues, and the number of
-# updates ends it: batches of 16 took seed 2 from 66 % (batch 32) to 84 % in 25 epochs, and
-# batches of 8 reach 82-85 % (seeds 0-2) in 15 epochs - 2,025 updates against 1,700 from 60 % of
-# the images, at nearly the same images/s on 2 cores (7.9 s an epoch against 8.2): 40 % less training.
-# The learning rate is halved only after 4 epochs without progress: halving it on the plateau
-# after 2 (seed 1) left the run at 40 % after 20 epochs; a cosine decay over 18 epochs (batch 16)
-# annealed seed 0 on the plateau (66 %).
+# Adam at 3e-4, because at 1e-3 the plain ten-layer ReLU stack sits at chance for its first
+# epochs. Early stopping and the learning-rate decay watch a stratified 10 % of Train
+# (``monitor_fraction``). The plain form crosses a plateau before it learns the finer cues, and
+# the number of updates is what ends it: hence small batches (8), which give more updates per
+# epoch at nearly the same images/s. The learning rate is halved only after 4 epochs without
+# progress, so that it is not halved while the run is still on the plateau. The experiments
+# behind each choice, with their numbers: docs/experiments.md ("Q5 training recipe").
 LIGHT_VGG_QUICK = TrainConfig(epochs=15, batch_size=8, learning_rate=3e-4, patience=6, lr_patience=4,
                               augment=True, class_weights=True)
 # The head trains on cached features of the original images and AUGMENTED_COPIES augmented
@@ -177,7 +174,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
 
     def predicted(net, x):
         # (N, classes) float64. Kept per exact weights and inputs (fercourse.memo): block 5 on
-        # every block-4 map was most of a warm run of this recipe (~10 s of ~18 in float32).
+        # every block-4 map is most of the work of a warm run of this recipe.
         return memo.cached_array("transfer_predictions", (net, x),
                                  lambda: net.predict(batches(x, np.zeros(len(x), np.int32)), verbose=0)
                                  ).astype("float64")
@@ -228,10 +225,9 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
 
 
 # The CAM-native light VGG (Q5 part 4) starts from the trained plain model's convolutions, its
-# new head from a logistic regression on their averaged maps (seconds, and already ~80 % on the
-# built-in set), then trains all layers briefly: from a random head, 8 epochs at 1e-4 reached
-# 77.5 %, still climbing; from the regression, 8 epochs (batch 16, 1e-4) 89.8 % in 71 s, and
-# 6 epochs (batch 32, 3e-4) 89.0 % in 48 s - the part-4 budget chose the second.
+# new head from a logistic regression on their averaged maps (seconds, and already most of the
+# accuracy), then trains all layers briefly. Starting from a random head needs several times the
+# epochs for the same accuracy (docs/experiments.md, "Class activation maps").
 GAP_FINE_TUNE = TrainConfig(epochs=6, batch_size=32, learning_rate=3e-4, patience=3, lr_patience=2,
                             augment=True, class_weights=True)
 
@@ -251,7 +247,7 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
         copy_convolutions(source.model, model)
         return model
 
-    def initialize(model):  # only before training: a stored run is loaded without it (~14 s)
+    def initialize(model):  # only before training: a stored run is loaded without refitting it
         head_from_logistic_regression(model, as_tf_dataset(fit_part, batch_size=64), fit_part.labels)
 
     return train("light_vgg_gap", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,

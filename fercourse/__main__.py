@@ -99,8 +99,11 @@ def _configs(args):
 
 def _train_or_load(args, force: bool, stored_only: bool = False):
     from .data import load_dataset
+    from .env import configure_process
     from .train import recipes
 
+    # The command line makes the process-wide choices a chapter's setup() makes, and says so.
+    print(f"process: {configure_process()}")
     if args.model != "light_vgg" and args.task != "classification":
         raise FercourseError(f"--task {args.task} is a head of the light VGG: use `light_vgg --task {args.task}`")
     data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,

@@ -4,15 +4,17 @@ TensorFlow's C++ runtime writes log lines straight to file descriptor 2 while it
 loads (CPU feature guards, oneDNN notices, CUDA probing). ``TF_CPP_MIN_LOG_LEVEL``
 does not reach the ones printed before absl logging is initialised, and Jupyter
 forwards descriptor 2 into the notebook -- and from there into the PDF. So the
-import (and a first op, which triggers the remaining notices) runs with
-descriptor 2 pointed at a log file in the cache folder instead.
+import runs with descriptor 2 pointed at a log file in the cache folder instead.
+
+Importing this module (or any of fercourse) changes nothing in the process: the choices that
+are process-wide - seeds, op determinism, log level, logical devices, plot style - are made by
+:func:`setup` and the command line, which say what they set.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
-import random
 import sys
 import textwrap
 from pathlib import Path
@@ -45,35 +47,47 @@ def redirect_fd2(target: Path) -> Iterator[None]:
 def import_tensorflow():
     """Import TensorFlow and Keras 3 without C++ log noise; return ``(tf, keras)``.
 
-    The captured lines go to ``<cache>/logs/tensorflow.log`` (kept, for debugging).
+    TensorFlow's start-up notices go to ``<cache>/logs/tensorflow.log`` (kept, for debugging).
+    Nothing else changes: no environment variable, no seed, no determinism setting, and no op
+    runs, so the caller can still configure devices and threads. The process-wide choices are
+    made by :func:`setup` and the command line (:func:`configure_process`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if "tensorflow" in sys.modules and "keras" in sys.modules:
-        _deterministic_ops(sys.modules["tensorflow"])
-        return sys.modules["tensorflow"], sys.modules["keras"]
-    log_dir = paths.cache_dir() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with redirect_fd2(log_dir / "tensorflow.log"):
-        import tensorflow as tf
-        import keras
-
-        tf.get_logger().setLevel("ERROR")
-        # FERCOURSE_LOGICAL_CPUS=N splits the CPU into N logical devices (to exercise
-        # MirroredStrategy without GPUs); it must happen before the first op runs.
-        split = int(os.environ.get("FERCOURSE_LOGICAL_CPUS", "0") or 0)
-        if split > 1:
-            cpu = tf.config.list_physical_devices("CPU")[0]
-            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * split)
-        _deterministic_ops(tf)
-        # The first executed op creates the device context and prints the rest of the notices.
-        _ = (tf.constant(1.0) + 1.0).numpy()
+    if "tensorflow" not in sys.modules or "keras" not in sys.modules:
+        with redirect_fd2(paths.cache_dir() / "logs" / "tensorflow.log"):
+            import tensorflow  # noqa: F401
+            import keras  # noqa: F401
+    tf, keras = sys.modules["tensorflow"], sys.modules["keras"]
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
             f"fercourse needs the TensorFlow backend of Keras; KERAS_BACKEND is "
             f"{keras.backend.backend()!r}. Unset it or set it to 'tensorflow'."
         )
     return tf, keras
+
+
+LOGICAL_CPUS_ENV = "FERCOURSE_LOGICAL_CPUS"
+
+
+def configure_process(seed: int = DEFAULT_SEED) -> str:
+    """The process-wide choices, for :func:`setup` and the command line only: TensorFlow's C++
+    log level (``TF_CPP_MIN_LOG_LEVEL=2`` unless set), ``FERCOURSE_LOGICAL_CPUS=N`` logical CPU
+    devices (before the first op), op determinism and every global seed
+    (:func:`fercourse.reproducible.determinism_for_process`). Returns what it set, in words."""
+    from . import reproducible
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf, _ = import_tensorflow()
+    said = []
+    split = int(os.environ.get(LOGICAL_CPUS_ENV, "0") or 0)
+    if split > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * split)
+            said.append(f"{split} logical CPUs")
+        except RuntimeError:  # the runtime already started (an op ran): too late, and say so
+            said.append(f"{LOGICAL_CPUS_ENV}={split} ignored: TensorFlow had already started")
+    said.append(reproducible.determinism_for_process(seed))
+    return "; ".join(said)
 
 
 def _in_kernel() -> bool:
@@ -122,41 +136,6 @@ def native_logs_to_file_in_kernel() -> None:
     with open(log_dir / "tensorflow.log", "ab") as sink:
         os.dup2(sink.fileno(), 2)  # descriptor 2 now refers to the file; this handle may close
     _kernel_fd2_redirected = True
-
-
-_determinism_set = False
-
-
-def _deterministic_ops(tf) -> None:
-    """Same seed, data and machine -> the same weights, bit for bit (``FERCOURSE_DETERMINISTIC=0``
-    turns it off). Without it the augmentation layers, run by tf.data's parallel ``map``, draw
-    their random numbers in whatever order the threads reach them. Measured cost: ~5 % of
-    training throughput on a 2-core CPU."""
-    global _determinism_set
-    if _determinism_set or os.environ.get("FERCOURSE_DETERMINISTIC", "1") == "0":
-        return
-    tf.config.experimental.enable_op_determinism()
-    # Under op determinism an unseeded random op raises (e.g. fit's shuffling of NumPy inputs):
-    # give TensorFlow a global seed unless the user has set one.
-    try:
-        from tensorflow.python.eager import context
-
-        unseeded = context.global_seed() is None
-    except (ImportError, AttributeError):
-        unseeded = True
-    if unseeded:
-        tf.random.set_seed(DEFAULT_SEED)
-    _determinism_set = True
-
-
-def seed_everything(seed: int = DEFAULT_SEED) -> None:
-    """Seed Python, NumPy and TensorFlow/Keras (``keras.utils.set_random_seed``)."""
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-    _, keras = import_tensorflow()
-    keras.utils.set_random_seed(seed)
 
 
 def plot_style() -> None:
@@ -229,12 +208,16 @@ def setup(
 ) -> SessionReport:
     """Prepare a chapter: quiet TensorFlow, seeds, plot style. Returns what it ran on.
 
-    ``dataset`` and ``weights`` are the chapter's own words for what it uses; they are
+    Process-wide, on purpose (a chapter's first cell is where such choices belong):
+    :func:`configure_process` (log level, logical CPUs, op determinism, every global generator
+    seeded with ``seed``), in a Jupyter kernel TensorFlow's C++ log lines sent to the cache's log
+    (:func:`native_logs_to_file_in_kernel`), and with ``style`` matplotlib's and pandas' display
+    options. ``dataset`` and ``weights`` are the chapter's own words for what it uses; they are
     echoed so that every notebook states which data and weights produced its numbers.
     """
+    configure_process(seed)
     tf, keras = import_tensorflow()
     native_logs_to_file_in_kernel()
-    seed_everything(seed)
     if style:
         plot_style()
         table_style()

@@ -365,8 +365,9 @@ def test_an_interrupted_run_resumes_and_completes_every_epoch(tf_keras, tmp_path
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     code = """
 import numpy as np
-from fercourse.env import import_tensorflow
+from fercourse.env import configure_process, import_tensorflow
 from fercourse.train import TrainConfig, ModelStore, get_strategy, train
+print(configure_process())  # the process-wide choice of logical devices, as the command line makes it
 tf, keras = import_tensorflow()
 strategy = get_strategy("mirrored")
 x = np.random.default_rng(0).uniform(0, 1, (32, 8, 8, 3)).astype("float32"); y = (x.mean((1, 2, 3)) > 0.5).astype("int32")
@@ -378,7 +379,7 @@ print("replicas", strategy.num_replicas_in_sync, "epochs", len(result.history))
     env = {**os.environ, "FERCOURSE_LOGICAL_CPUS": "2", "FERCOURSE_CACHE": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "replicas 2 epochs 2" in done.stdout
+    assert "replicas 2 epochs 2" in done.stdout and "2 logical CPUs" in done.stdout
 
 
 def test_bfloat16_is_not_worse_than_float32_beyond_noise(tmp_path):

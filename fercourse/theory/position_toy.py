@@ -53,6 +53,13 @@ def position_generalisation(n_train: int = 400, n_test: int = 400, epochs: int =
 
 
 def _train_and_score(n_train: int, n_test: int, epochs: int, seed: int) -> dict:
+    from .. import reproducible
+
+    with reproducible.scope(seed):  # seeds each model below; the caller's random state comes back
+        return _fit_both(n_train, n_test, epochs, seed)
+
+
+def _fit_both(n_train: int, n_test: int, epochs: int, seed: int) -> dict:
     from ..env import import_tensorflow
 
     _, keras = import_tensorflow()

@@ -20,7 +20,7 @@ import dataclasses
 import time
 from typing import Callable
 
-from .. import atomic, timings
+from .. import atomic, reproducible, timings
 from ..env import import_tensorflow, native_log_to_file
 from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
@@ -162,15 +162,29 @@ def train(
     ``initialize(model)`` sets the built model's starting weights when it is about to be trained,
     and is skipped when a stored run is loaded: for starting points that cost more than building
     (a head fitted by logistic regression on the network's features).
+
+    Runs seeded with ``config.seed`` and under op determinism (unless
+    ``FERCOURSE_DETERMINISTIC=0``), and gives the caller's random state back
+    (:func:`fercourse.reproducible.scope`).
     """
-    tf, keras = import_tensorflow()
+    # Seeded before building, inside a scope that gives the caller's random state back: the
+    # initial weights are part of the run, and must not come from whatever the global RNG held.
+    with reproducible.scope(config.seed):
+        return _train(name, build, train_data, val_data, config, data_fingerprint=data_fingerprint,
+                      weights_source=weights_source, weights_description=weights_description, store=store,
+                      force=force, strategy=strategy, class_weight=class_weight, loss=loss, metrics=metrics,
+                      extra_callbacks=extra_callbacks, key=key, verbose=verbose, stored_only=stored_only,
+                      initialize=initialize)
+
+
+def _train(name, build, train_data, val_data, config, *, data_fingerprint, weights_source, weights_description,
+           store, force, strategy, class_weight, loss, metrics, extra_callbacks, key, verbose, stored_only,
+           initialize) -> TrainResult:
+    _, keras = import_tensorflow()
     policy = keras.config.dtype_policy().name
     store = store or ModelStore()
     strategy = strategy or get_strategy("default")
     start = time.perf_counter()
-    # Seed before building: the initial weights are part of the run (without this they came from
-    # whatever the global RNG held, and the plain light VGG learned in one run and died in another).
-    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build()
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from .. import memo
+from .. import memo, reproducible
 from ..augment import augmentation_key, augmentation_layers
 from ..data import hold_out
 from ..data.pipeline import as_tf_dataset
@@ -68,6 +68,7 @@ def _augmentation_key(config: TrainConfig) -> dict | None:
 
 
 @scoped_policy
+@reproducible.scoped
 def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: bool = False,
                     policy: str | None = None, strategy: str = "default", force: bool = False,
                     store=None, verbose="auto", stored_only: bool = False) -> TrainResult:
@@ -116,6 +117,7 @@ class TransferResult:
 # image and copy, ~10 GFLOP each) and block 5's fine-tuning are most of part 2's arithmetic;
 # they are cached in float32 whatever the policy, and keyed by it.
 @scoped_policy
+@reproducible.scoped
 def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights="auto",
                          copies: int = AUGMENTED_COPIES, fine_tune: TrainConfig | None = None,
                          fine_tune_on: str = "features", force: bool = False, store=None, verbose="auto",
@@ -233,6 +235,7 @@ GAP_FINE_TUNE = TrainConfig(epochs=6, batch_size=32, learning_rate=3e-4, patienc
 
 
 @scoped_policy
+@reproducible.scoped
 def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FINE_TUNE, *,
                         policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
     """Train (or load) :func:`~fercourse.models.light_vgg_gap` from ``source``'s convolutions
@@ -282,6 +285,7 @@ REGION_WEIGHT = 3.0  # 1.0 moved the energy in the regions from 30 % to 37 %, 3.
 
 
 @scoped_policy
+@reproducible.scoped
 def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT,
                         config: TrainConfig = REGION_FINE_TUNE, *, policy: str | None = None,
                         force: bool = False, store=None, verbose="auto") -> TrainResult:
@@ -327,6 +331,7 @@ BLUR_FINE_TUNE = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-4, patien
 
 
 @scoped_policy
+@reproducible.scoped
 def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BLUR_FINE_TUNE, *,
                              policy: str | None = None, force: bool = False, store=None,
                              verbose="auto") -> TrainResult:
@@ -357,6 +362,7 @@ INVERT = TrainConfig(epochs=8, batch_size=32, learning_rate=1e-3, patience=3, lr
 
 
 @scoped_policy
+@reproducible.scoped
 def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = INVERT, *,
                    policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
     """Train (or load) a :func:`~fercourse.theory.inversion.decoder` that reconstructs the
@@ -411,6 +417,7 @@ class ValenceArousalResult:
 
 
 @scoped_policy(fixed="float32")  # a small dense head on cached features
+@reproducible.scoped
 def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HEAD, *, force: bool = False,
                           store=None, verbose="auto", stored_only: bool = False) -> ValenceArousalResult:
     """Train (or load) the light VGG's valence/arousal head on ``source``'s (a trained plain

@@ -26,7 +26,13 @@ def test_a_flat_image_is_not_divided_by_zero(tf_keras):
     flat = np.full((1, 8, 8, 3), 0.4, np.float32)
     out = np.asarray(PerImageStandardization()(flat))
     assert np.isfinite(out).all() and np.abs(out).max() < 1e-5
-    assert MIN_STD > 0
+    # nearly flat (noise far below one grey level): divided by the floor, one grey level, so
+    # sensor noise is not blown up to unit variance
+    rng = np.random.default_rng(0)
+    faint = (0.4 + rng.normal(0, 1e-4, (1, 8, 8, 3))).astype(np.float32)
+    out = np.asarray(PerImageStandardization()(faint))
+    np.testing.assert_allclose(out, (faint - faint.mean()) / MIN_STD, rtol=1e-3, atol=1e-6)
+    assert np.abs(out).max() < 0.2
 
 
 def test_exposure_and_contrast_do_not_change_the_light_vggs_output(tf_keras):

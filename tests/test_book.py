@@ -59,6 +59,28 @@ def _browser(tmp_path, *args) -> subprocess.CompletedProcess:
 CHAPTERS = [p.stem for p in report.chapters()]
 
 
+def _formulas_in(nb) -> list[str]:
+    """The $...$ and $$...$$ formulas of the notebook's Markdown (code spans left out), each
+    without its dollars and with its whitespace collapsed, sorted."""
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    text = re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+    display = re.findall(r"\$\$(.+?)\$\$", text, flags=re.S)
+    rest = re.sub(r"\$\$.+?\$\$", "", text, flags=re.S)
+    inline = re.findall(r"(?<![\\$])\$((?!\s)(?:[^$\n]|\n(?!\n))+?(?<![\s\\]))\$", rest)
+    return sorted(" ".join(f.split()) for f in display + inline)
+
+
+def _formulas_on_page(source: str) -> list[str]:
+    """The math elements Sphinx wrote into a page, as TeX (without \\( \\) or \\[ \\]), sorted."""
+    import html as html_module
+
+    found = re.findall(r'class="math notranslate nohighlight">(.*?)</(?:span|div)>', source, flags=re.S)
+    tex = [html_module.unescape(" ".join(f.split()))[2:-2].strip() for f in found]
+    # Sphinx wraps a multi-line display formula in a split environment of its own
+    unwrapped = [re.sub(r"^\\begin\{split\}\s*(.*?)\s*\\end\{split\}$", r"\1", t, flags=re.S) for t in tex]
+    return sorted(unwrapped)
+
+
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_every_chapter_page_loads_with_its_math_typeset_and_its_figures(site, stem, tmp_path):
     html, url = site
@@ -67,9 +89,12 @@ def test_every_chapter_page_loads_with_its_math_typeset_and_its_figures(site, st
     nb = nbformat.read(paths.NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4)
     title = next(c.source for c in nb.cells if c.cell_type == "markdown").splitlines()[0].lstrip("# ")
     assert title.split(" - ")[0] in dom and "The question." in dom
-    # MathJax ran: every formula Sphinx wrote as \( ... \) / \[ ... \] became typeset math.
-    formulas = len(re.findall(r'class="math notranslate nohighlight"', source))
-    assert formulas > 0
+    # Every formula of the chapter's Markdown became a math element (a display formula glued to
+    # its paragraph is read by MyST as inline dollars around the text between), and MathJax
+    # typeset each one.
+    on_page = _formulas_on_page(source)
+    assert on_page == _formulas_in(nb) and on_page
+    formulas = len(on_page)
     assert len(re.findall(r'id="MathJax-Element-\d+-Frame"', dom)) >= formulas
     assert not re.search(r'class="math notranslate nohighlight">\s*\\[(\[]', dom), "raw TeX left on the page"
     # every figure of the notebook is on the page and its file was written

@@ -5,6 +5,7 @@ hold-out fraction and seed, a model store that ignores the architecture, a featu
 keys backbones by a label instead of their weights.
 """
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,3 +225,52 @@ def test_the_hold_out_method_is_part_of_every_store_key(tf_keras, tmp_path, monk
     monkeypatch.setattr(fit, "HOLD_OUT_METHOD", fit.HOLD_OUT_METHOD + 1)
     second = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
     assert not second.from_store and second.entry.folder != first.entry.folder
+
+
+def test_keys_read_every_byte_of_an_array_wherever_it_sits(tmp_path):
+    """A key made from an array's text form (json.dumps(default=str)) saw only its first and last
+    elements: two large arrays differing in the middle shared a key."""
+    from fercourse import digests, memo
+    from fercourse.train import features, store
+
+    a = np.zeros(5000, np.float32)
+    b = a.copy()
+    b[2500] = 1.0
+    assert str(a) == str(b)  # what the old keys hashed
+    assert digests.key({"x": a}) != digests.key({"x": b})
+    assert features.feature_cache_key(images=a) != features.feature_cache_key(images=b)
+    assert store._key({"extra": [a]}) != store._key({"extra": [b]})
+    assert memo.key_of("n", {"nested": (a,)}) != memo.key_of("n", {"nested": (b,)})
+
+
+def test_keys_refuse_what_they_cannot_read_instead_of_printing_it():
+    from fercourse import digests
+
+    class Opaque:
+        def __str__(self):
+            return "always the same"
+
+    with pytest.raises(TypeError, match="cannot key a Opaque"):
+        digests.key({"x": Opaque()})
+    with pytest.raises(TypeError, match="non-string keys"):
+        digests.key({1: "a"})
+    assert digests.key({"a": 1, "b": 2}) == digests.key({"b": 2, "a": 1})  # canonical: key order
+    assert digests.key([1, 2]) != digests.key([2, 1]) and digests.key("1") != digests.key(1)
+
+
+def test_what_is_trained_from_a_stored_run_follows_its_weights_not_its_entry_name(tf_keras):
+    """A --force retrain without op determinism keeps the store entry's name but not its weights:
+    features and models derived from it must not be reused."""
+    import keras
+
+    from fercourse import digests
+    from fercourse.train import recipes
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    entry = type("Entry", (), {"folder": Path("light_vgg_plain-0123456789abcdef")})()
+    source = type("Result", (), {"model": model, "entry": entry})()
+    before_name, before_key = recipes._weights_of(source), digests.key({"classifier": model})
+    model.set_weights([w + 1 for w in model.get_weights()])
+    assert recipes._weights_of(source) != before_name
+    assert digests.key({"classifier": model}) != before_key

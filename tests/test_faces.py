@@ -164,3 +164,24 @@ def test_the_command_line_scans_faces_and_names_the_flag(frame_tree, tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert "faces found: train" in done.stdout and "whole frame used" in done.stdout
     assert "--faces crop" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_detector_setting_is_in_the_cache_key_and_is_what_the_detector_reads(scenes, monkeypatch):
+    """One settings object: changing any of its fields changes the decoded-image key (a key that
+    listed settings by hand once missed the image size, CLAHE and eye-cascade settings)."""
+    import dataclasses
+
+    from fercourse.data import faces
+
+    base = face_options("crop").key()
+    for field in dataclasses.fields(faces.DetectorSettings):
+        value = getattr(faces.DETECTOR, field.name)
+        other = value + "x" if isinstance(value, str) else value * 2 + 1
+        monkeypatch.setattr(faces, "DETECTOR", dataclasses.replace(faces.DETECTOR, **{field.name: other}))
+        assert face_options("crop").key() != base, f"{field.name} is not part of the key"
+        monkeypatch.undo()
+    # ...and it is the object detection reads: a face of the frame cannot be found when the
+    # search skips faces smaller than the whole frame
+    image = next(s["image"] for s in scenes if faces.detect_largest_face(s["image"]) is not None)
+    monkeypatch.setattr(faces, "DETECTOR", dataclasses.replace(faces.DETECTOR, min_face_px=10_000))
+    assert faces.detect_largest_face(image) is None

@@ -137,20 +137,22 @@ def test_a_memo_key_is_the_whole_array_hashed_in_slices(tmp_path, monkeypatch):
     # every byte, shape and dtype: the same for a memory map and its copy, new for one changed byte.
     import hashlib
 
-    from fercourse import memo
+    from fercourse import digests, memo
 
     images = np.random.default_rng(0).integers(0, 256, (37, 8, 8, 3), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
     mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
-    monkeypatch.setattr(memo, "HASH_BLOCK", 1000)  # five images a slice
-    whole = hashlib.sha256(f"v{memo.RESULTS_VERSION}".encode())
-    whole.update(f"array{images.shape}{images.dtype.str}".encode() + images.tobytes() + b"|")
+    monkeypatch.setattr(digests, "HASH_BLOCK", 1000)  # five images a slice
+    whole = hashlib.sha256()
+    digests.feed(whole, f"v{memo.RESULTS_VERSION}")
+    whole.update(f"a{images.shape}{images.dtype.str}:".encode() + images.tobytes())
     assert memo.key_of(mapped) == memo.key_of(images) == whole.hexdigest()[:20]
     changed = images.copy()
     changed[-1, -1, -1, -1] ^= 1
     assert memo.key_of(changed) != memo.key_of(images)
     assert memo.key_of(images.astype(np.int16)) != memo.key_of(images)
-    assert memo.key_of(np.float32(2.5)) == memo.key_of(np.array([2.5], np.float32))
+    assert memo.key_of(np.float32(2.5)) == memo.key_of(2.5)  # a NumPy scalar keys as its value
+    assert memo.key_of(np.array(2.5)) != memo.key_of(np.array([2.5]))  # arrays by their shape too
 
 
 def test_predict_split_is_kept_per_weights_and_images(tf_keras, tmp_path, monkeypatch):

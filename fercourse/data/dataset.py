@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic, paths, timings
+from .. import atomic, digests, paths, timings
 from .decode import DEFAULT_MAX_PIXELS, SkipImage, decode_file
 from .errors import DataError
 from .faces import FaceOptions, face_options
@@ -147,7 +147,8 @@ class ExpressionDataset:
 
 
 def _fingerprint(root: Path, layouts, options: dict) -> str:
-    digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **options}, sort_keys=True).encode())
+    digest = hashlib.sha256()
+    digests.feed(digest, {"version": CACHE_VERSION, **options})
     for name in sorted(layouts):
         layout = layouts[name]
         entries = [p for files in layout.files.values() for p in files] + list(layout.label_tables)
@@ -159,8 +160,7 @@ def _fingerprint(root: Path, layouts, options: dict) -> str:
 
 def split_key(fingerprint: str, **split) -> str:
     """A fingerprint extended by how a split was drawn (e.g. ``holdout=0.2, seed=0``)."""
-    text = json.dumps({"data": fingerprint, **split}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return digests.key({"data": fingerprint, **split})
 
 
 DECODE_CHUNK = 256  # images decoded per round: memory stays bounded for a set of any size
@@ -289,8 +289,8 @@ def _content_digest(folder: Path, meta: dict) -> str:
     check on every load), but models and features keyed that way were trained again whenever the
     same images got new times: a regenerated built-in set, a copied cache, a ``touch``.
     """
-    digest = hashlib.sha256(json.dumps({"classes": meta["classes"], "faces": meta["faces"],
-                                        "splits": meta["splits"]}, sort_keys=True).encode())
+    digest = hashlib.sha256()
+    digests.feed(digest, {"classes": meta["classes"], "faces": meta["faces"], "splits": meta["splits"]})
     for path in sorted(folder.glob("*.npy")):
         digest.update(path.name.encode())
         with open(path, "rb") as handle:

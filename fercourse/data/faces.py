@@ -7,7 +7,7 @@ every file once, while decoding (the result is part of the decoded-image cache):
 
 1. the largest frontal face of OpenCV's Haar cascade (shipped with opencv-python-headless,
    no download), searched on a contrast-equalised (CLAHE) grey copy of at most
-   ``DETECT_MAX_SIDE`` pixels;
+   ``DETECTOR.max_side`` pixels (every setting: :class:`DetectorSettings`);
 2. with ``faces="align"``, the eye cascade inside the face's upper half: when it finds one eye
    in each half, the crop is rotated so the eyes are level;
 3. a square crop around the face, ``margin`` of its side added on each side (pixels outside
@@ -27,19 +27,39 @@ import numpy as np
 from .errors import DataError
 
 FACE_MODES = ("as-is", "crop", "align")
-# Part of the decoded-image cache key whenever faces are detected: bump it when detection or
-# cropping changes, so that no cache made by the old code is reused.
+# Part of the decoded-image cache key whenever faces are detected: bump it when the detection or
+# cropping *code* changes (a change of setting changes the key by itself: see DetectorSettings).
 DETECTOR_VERSION = 1
 DEFAULT_MARGIN = 0.15
-DETECT_MAX_SIDE = 640  # detection cost grows with the pixels; a face is found at this size
-FACE_CASCADE = "haarcascade_frontalface_alt2.xml"
-# Measured on 200 generated frames (benchmarks/bench_faces.py has the full run): alt2 on a CLAHE
-# copy found more faces than the default cascade or global equalisation; scale step 1.08 with 2
-# neighbours matched as many boxes as 1.05 with 3 in a third of the time, with no false face
-# in 150 frames without one. Faces under a tenth of the frame's shorter side are not searched.
-SCALE_FACTOR, MIN_NEIGHBOURS, MIN_FACE_SHARE = 1.08, 2, 0.10
-EYE_CASCADE = "haarcascade_eye.xml"
-MAX_EYE_ANGLE = 30.0  # degrees: a steeper "eye line" is two wrong detections, not a tilted head
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectorSettings:
+    """Every setting the face detector and the eye-line measurement use. The same object is
+    what they read and what the decoded-image cache key hashes (:meth:`FaceOptions.key`), so
+    no setting can change the crops without changing the key.
+
+    The search was chosen on 200 generated frames (``benchmarks/bench_faces.py`` has the full
+    run): alt2 on a CLAHE copy found more faces than the default cascade or a global
+    equalisation; a scale step of 1.08 with 2 neighbours matched as many boxes as 1.05 with 3 in
+    a third of the time, with no false face in 150 frames without one.
+    """
+
+    cascade: str = "haarcascade_frontalface_alt2.xml"
+    max_side: int = 640            # px: detection cost grows with the pixels; a face is found at this size
+    clahe_clip: float = 2.0        # CLAHE evens out lighting locally (a face half in shadow)
+    clahe_tiles: int = 8
+    scale_factor: float = 1.08
+    min_neighbours: int = 2
+    min_face_share: float = 0.10   # faces under this share of the frame's shorter side are not searched
+    min_face_px: int = 24
+    eye_cascade: str = "haarcascade_eye.xml"
+    eye_scale_factor: float = 1.05
+    eye_min_neighbours: int = 3
+    max_eye_angle: float = 30.0    # degrees: a steeper "eye line" is two wrong detections, not a tilted head
+
+
+DETECTOR = DetectorSettings()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +79,7 @@ class FaceOptions:
         if not self.active:
             return None
         return {"mode": self.mode, "margin": round(float(self.margin), 6), "detector": DETECTOR_VERSION,
-                "cascade": FACE_CASCADE, "search": [SCALE_FACTOR, MIN_NEIGHBOURS, MIN_FACE_SHARE]}
+                "settings": dataclasses.asdict(DETECTOR)}
 
 
 def face_options(faces: str | None = None, margin: float | None = None) -> FaceOptions:
@@ -117,16 +137,18 @@ def detect_largest_face(image: np.ndarray) -> tuple[float, float, float, float] 
     ``(x, y, w, h)`` in its pixels, or None."""
     import cv2
 
+    settings = DETECTOR
     grey = _grey(image)
     h, w = grey.shape
-    scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+    scale = min(1.0, settings.max_side / max(h, w))
     small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
                        interpolation=cv2.INTER_AREA) if scale < 1 else grey
-    # CLAHE evens out lighting locally (a face half in shadow); a global equalisation did worse here.
-    small = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(small)
-    smallest = max(24, int(MIN_FACE_SHARE * min(small.shape)))
-    found = _cascade(FACE_CASCADE).detectMultiScale(small, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBOURS,
-                                                    minSize=(smallest, smallest))
+    tiles = (settings.clahe_tiles, settings.clahe_tiles)
+    small = cv2.createCLAHE(clipLimit=settings.clahe_clip, tileGridSize=tiles).apply(small)
+    smallest = max(settings.min_face_px, int(settings.min_face_share * min(small.shape)))
+    found = _cascade(settings.cascade).detectMultiScale(small, scaleFactor=settings.scale_factor,
+                                                        minNeighbors=settings.min_neighbours,
+                                                        minSize=(smallest, smallest))
     if len(found) == 0:
         return None
     x, y, bw, bh = max(found, key=lambda b: int(b[2]) * int(b[3]))
@@ -146,8 +168,9 @@ def eye_angle(image: np.ndarray, box) -> float | None:
     if region.size == 0:
         return None
     size = max(8, w // 10)
-    eyes = _cascade(EYE_CASCADE).detectMultiScale(cv2.equalizeHist(region), scaleFactor=1.05, minNeighbors=3,
-                                                  minSize=(size, size), maxSize=(w // 2, w // 2))
+    eyes = _cascade(DETECTOR.eye_cascade).detectMultiScale(
+        cv2.equalizeHist(region), scaleFactor=DETECTOR.eye_scale_factor, minNeighbors=DETECTOR.eye_min_neighbours,
+        minSize=(size, size), maxSize=(w // 2, w // 2))
     centres = [(left + ex + ew / 2, top + ey + eh / 2, ew * eh) for ex, ey, ew, eh in eyes]
     middle = x + w / 2
     lefts = [c for c in centres if c[0] < middle]
@@ -156,7 +179,7 @@ def eye_angle(image: np.ndarray, box) -> float | None:
         return None
     a, b = max(lefts, key=lambda c: c[2]), max(rights, key=lambda c: c[2])
     angle = math.degrees(math.atan2(b[1] - a[1], b[0] - a[0]))
-    return angle if abs(angle) <= MAX_EYE_ANGLE else None
+    return angle if abs(angle) <= DETECTOR.max_eye_angle else None
 
 
 def crop_box(box, margin: float) -> tuple[float, float, int]:

@@ -7,17 +7,16 @@ on cached block-4 maps skips the ~90 % of the forward pass that stays frozen.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 
 import numpy as np
 
-from .. import atomic, paths, timings
+from .. import atomic, digests, paths, timings
 
 
 def feature_cache_key(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    """The file name of features computed under ``parts`` (:func:`fercourse.digests.key`)."""
+    return digests.key(parts)
 
 
 def _cached(key: dict, compute) -> np.ndarray:

@@ -24,6 +24,7 @@ from ..env import import_tensorflow, native_log_to_file
 from .features import backbone_features, cached_outputs
 from .fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
 from .policy import policy_scope, scoped_policy
+from .store import weights_digest
 
 # Quick settings: the whole chapter trains in minutes on a 2-core CPU with the built-in data.
 # Adam at 3e-4, because at 1e-3 the plain ten-layer ReLU stack sits at chance for its first
@@ -60,6 +61,12 @@ def _image_training(data, config: TrainConfig):
     monitor_ds = as_tf_dataset(monitor, batch_size=64)
     weights = balanced_class_weights(fit_part.labels, len(data.classes)) if config.class_weights else None
     return fit_part, train_ds, monitor_ds, weights
+
+
+def _weights_of(source: TrainResult) -> str:
+    """A stored run named by its entry and the digest of its weights: what a model trained from
+    it depends on (a retrain of the source that is not bit-identical keeps the entry's name)."""
+    return f"{source.entry.folder.name} (weights {weights_digest(source.model)})"
 
 
 def _augmentation_key(config: TrainConfig) -> dict | None:
@@ -135,7 +142,6 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     """
     from ..models.vgg16_transfer import (VGGPreprocess, block5_and_head, block5_of, copy_back, transfer_head,
                                          trunk, unfreeze_last_block, vgg16_transfer)
-    from .store import weights_digest
 
     if fine_tune_on not in ("features", "images"):
         raise ValueError(f"fine_tune_on must be 'features' or 'images', got {fine_tune_on!r}")
@@ -196,7 +202,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     if fine_tune is not None:
         origin = dict(data_fingerprint=data.fingerprint, store=store, force=force, verbose=verbose,
                       stored_only=stored_only,
-                      weights_source=f"{source}+head:{head_result.entry.folder.name}",
+                      weights_source=f"{source}+head:{_weights_of(head_result)}",
                       weights_description=f"{info}; head from phase 1",
                       class_weight=balanced_class_weights(labels, n) if fine_tune.class_weights else None)
         if fine_tune_on == "features":
@@ -255,7 +261,7 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
 
     return train("light_vgg_gap", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
                  initialize=initialize,
-                 weights_source=f"convolutions of {source.entry.folder.name}; head: logistic regression",
+                 weights_source=f"convolutions of {_weights_of(source)}; head: logistic regression",
                  weights_description="convolutions of the trained plain light VGG; GAP head from a logistic regression",
                  store=store, force=force, class_weight=weights, verbose=verbose,
                  key=_augmentation_key(config))
@@ -319,7 +325,7 @@ def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT
         return RegionGuided(model, "block5_conv2", weight)
 
     return train("light_vgg_gap_region", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
-                 weights_source=f"{source.entry.folder.name}; region weight {weight}",
+                 weights_source=f"{_weights_of(source)}; region weight {weight}",
                  weights_description="the GAP variant, fine-tuned with a penalty on CAM energy outside the regions",
                  store=store, force=force, class_weight=weights, verbose=verbose)
 
@@ -349,7 +355,7 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
         return model
 
     return train("light_vgg_blurpool", build, train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
-                 weights_source=f"all weights of {source.entry.folder.name}",
+                 weights_source=f"all weights of {_weights_of(source)}",
                  weights_description="the trained plain light VGG's weights; max-pools anti-aliased",
                  store=store, force=force, class_weight=weights, verbose=verbose,
                  key=_augmentation_key(config))
@@ -377,10 +383,11 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
 
     def pairs(split, shuffle):
         # Cached on disk like VGG16's features: keyed by the data, the part of Train, the
-        # classifier's store entry (its weights) and the layer.
+        # classifier itself (its architecture and weights, not its store entry's name: a retrain
+        # that is not bit-identical gives new features) and the layer.
         features = backbone_features(extract, split.images, key={
             "kind": "inverter", "data": data.fingerprint, "split": split.name,
-            "monitor": [config.monitor_fraction, config.seed], "classifier": source.entry.folder.name,
+            "monitor": [config.monitor_fraction, config.seed], "classifier": source.model,
             "layer": layer})
         images = split.images.astype(np.float32) / 255.0
         ds = tf.data.Dataset.from_tensor_slices((features, images))
@@ -392,7 +399,7 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
     monitor_ds, _ = pairs(monitor, False)
     return train(f"inverter_{layer}", lambda: decoder(shape, data.image_size, name=f"decoder_{layer}"),
                  train_ds, monitor_ds, config, data_fingerprint=data.fingerprint,
-                 weights_source=f"features of {source.entry.folder.name}",
+                 weights_source=f"features of {_weights_of(source)}",
                  weights_description=f"decoder trained on {layer} features of the stored plain light VGG",
                  store=store, force=force, loss="mean_squared_error", metrics=(), verbose=verbose)
 
@@ -434,7 +441,7 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
         known, targets = split.labelled_valence_arousal()
         x = backbone_features(convs, np.asarray(split.images)[known], key={
             "kind": "va-features", "data": data.fingerprint, "split": name,
-            "monitor": [config.monitor_fraction, config.seed], "classifier": source.entry.folder.name})
+            "monitor": [config.monitor_fraction, config.seed], "classifier": source.model})
         return x, targets, known
 
     x_fit, y_fit, _ = features(fit_part, "fit")
@@ -459,7 +466,7 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
 
     head = train("light_vgg_va_head", build, batches(x_fit, y_fit, True), batches(x_mon, y_mon), config,
                  data_fingerprint=data.fingerprint, loss="mse", metrics=("mae",),
-                 weights_source=f"convolutions of {source.entry.folder.name} (frozen); fc1, fc2 from it",
+                 weights_source=f"convolutions of {_weights_of(source)} (frozen); fc1, fc2 from it",
                  weights_description="the trained plain light VGG's convolutions and dense layers; new tanh head",
                  store=store, force=force, verbose=verbose, stored_only=stored_only)
     with policy_scope(source.policy):  # the convolutions compute as they did for the classifier

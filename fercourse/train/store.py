@@ -71,7 +71,9 @@ def weights_digest(model) -> str:
 
 
 def _key(ingredients: dict) -> str:
-    return hashlib.sha256(json.dumps(ingredients, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    from .. import digests
+
+    return digests.key(ingredients, length=16)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,11 +27,11 @@ import contextlib
 import dataclasses
 import io
 import os
-import time
 import warnings
 
 import numpy as np
 
+from . import timings
 from .env import import_tensorflow
 from .memo import cached_array, cached_bytes
 
@@ -217,13 +217,7 @@ def predict_tflite(runner, images: np.ndarray) -> np.ndarray:
 
 def latency_ms(runner, image: np.ndarray, repeats: int = 30) -> float:
     """Median wall time of one ``invoke`` on one image, in milliseconds (after a warm-up)."""
-    predict_tflite(runner, image[None])
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predict_tflite(runner, image[None])
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000.0)
+    return timings.median_ms(lambda: predict_tflite(runner, image[None]), repeats)
 
 
 @dataclasses.dataclass

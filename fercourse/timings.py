@@ -105,3 +105,17 @@ def phase_table(events: list[dict], chapter_seconds: dict[str, float]):
     total = table.loc["all", "total"]
     table.loc["share"] = table.loc["all"] / total if total else 0.0
     return table
+
+
+def median_ms(call, repeats: int = 20, warmup: int = 1) -> float:
+    """Median wall time of ``call()`` in milliseconds, over ``repeats`` timed calls after
+    ``warmup`` untimed ones (graph tracing, memory allocation) - the one latency measure of the
+    comparison table and the export table (``timeit``, one call per timing)."""
+    import statistics
+    import timeit
+
+    for _ in range(warmup):
+        call()
+    # the clock is looked up at each reading, so a test can stand a fake one in for it
+    timer = timeit.Timer(call, timer=lambda: time.perf_counter())
+    return statistics.median(timer.repeat(repeat=repeats, number=1)) * 1000.0

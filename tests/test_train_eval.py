@@ -417,14 +417,14 @@ def test_comparison_table_columns(tf_keras, monkeypatch):
     import itertools
 
     from fercourse.evaluate import comparison_table
-    from fercourse.evaluate import compare as compare_module
+    from fercourse import timings
 
     _, keras = tf_keras
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(64)])
     y, proba = _known_predictions(2)
     # A clock that advances 2.5 ms per reading: every timed forward pass "takes" 2.5 ms.
     ticks = itertools.count()
-    monkeypatch.setattr(compare_module.time, "perf_counter", lambda: next(ticks) * 0.0025)
+    monkeypatch.setattr(timings.time, "perf_counter", lambda: next(ticks) * 0.0025)
     table = comparison_table([{"model": "m", "keras": model, "report": ClassificationReport(tuple("abcd"), y, proba)}],
                              image_size=16)
     row = table.loc["m"]

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from .. import timings
 
 
 def weights_megabytes(model) -> float:
@@ -34,13 +35,7 @@ def latency_ms(model, image_size: int = 128, repeats: int = 20) -> float:
     costs a small model as much as a large one and so understates the small model's lead.
     """
     x = np.random.default_rng(0).uniform(0, 1, (1, image_size, image_size, 3)).astype("float32")
-    model.predict_on_batch(x)  # warm-up: graph tracing and memory allocation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000.0)
+    return timings.median_ms(lambda: model.predict_on_batch(x), repeats)
 
 
 def trainable_count(model) -> int:

@@ -70,13 +70,15 @@ LOGICAL_CPUS_ENV = "FERCOURSE_LOGICAL_CPUS"
 
 def configure_process(seed: int = DEFAULT_SEED) -> str:
     """The process-wide choices, for :func:`setup` and the command line only: TensorFlow's C++
-    log level (``TF_CPP_MIN_LOG_LEVEL=2`` unless set), ``FERCOURSE_LOGICAL_CPUS=N`` logical CPU
+    and Python log levels (``TF_CPP_MIN_LOG_LEVEL=2`` unless set; its logger at ERROR),
+    ``FERCOURSE_LOGICAL_CPUS=N`` logical CPU
     devices (before the first op), op determinism and every global seed
     (:func:`fercourse.reproducible.determinism_for_process`). Returns what it set, in words."""
     from . import reproducible
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf, _ = import_tensorflow()
+    tf.get_logger().setLevel("ERROR")  # TensorFlow's Python warnings would land in the chapters
     said = []
     split = int(os.environ.get(LOGICAL_CPUS_ENV, "0") or 0)
     if split > 1:

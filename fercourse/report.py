@@ -245,6 +245,8 @@ def export_pdf(nb, path: Path, *, book: bool = False, log_file: Path | None = No
     from nbconvert.exporters.pdf import LatexFailed
 
     exporter = _pdf_exporter(book, log_file)
+    if log_file is not None:  # an older run's log must not stand in for this one's
+        log_file.unlink(missing_ok=True)
     try:
         data, _ = exporter.from_notebook_node(latex_tables(reader_copy(nb)),
                                               resources={"metadata": {"name": path.stem}})

@@ -173,7 +173,7 @@ def variant_steps(batch: int = 8, policy: str | None = None) -> str:
     from unittest import mock
 
     from fercourse.env import import_tensorflow
-    from fercourse.models import batch_norm
+    from fercourse.models import batch_norm, blurpool
     from fercourse.theory import equivariance
     from fercourse.train import choose_policy
     from fercourse.train.fused_adam import adam
@@ -181,7 +181,7 @@ def variant_steps(batch: int = 8, policy: str | None = None) -> str:
     tf, keras = import_tensorflow()
     policy = policy or choose_policy()[0]
 
-    class DepthwiseBlur(equivariance.BlurPool2D):  # the blur as a 2-D depthwise convolution
+    class DepthwiseBlur(blurpool.BlurPool2D):  # the blur as a 2-D depthwise convolution
         def call(self, x):
             size = self.filter_size
             kernel = np.repeat(equivariance.binomial_filter(size)[:, :, None, None], x.shape[-1], axis=2)
@@ -198,7 +198,7 @@ def variant_steps(batch: int = 8, policy: str | None = None) -> str:
               mock.patch.object(batch_norm, "fused_batch_normalization", keras_bn), adam),
              ("batch norm: fused (ours)", {"batch_norm": True, "dropout": 0.5}, None, adam),
              ("anti-aliased: depthwise blur", {"anti_alias": True},
-              mock.patch.object(equivariance, "BlurPool2D", DepthwiseBlur), adam),
+              mock.patch.object(blurpool, "BlurPool2D", DepthwiseBlur), adam),
              ("anti-aliased: average pools (ours)", {"anti_alias": True}, None, adam)]
     lines = [f"training step of each form (batch {batch}, {policy}, one batch in memory, best of 5 x 20 steps):"]
     for label, kwargs, patch, optimizer in forms:

@@ -27,7 +27,7 @@ import numpy as np
 def score(data, config, batch_norm: bool) -> dict:
     from fercourse.data.pipeline import as_tf_dataset
     from fercourse.evaluate import ClassificationReport, predict_proba
-    from fercourse.train import recipes
+    from fercourse import recipes
 
     start = time.perf_counter()
     run = recipes.train_light_vgg(data, config, batch_norm=batch_norm, verbose=0)
@@ -55,7 +55,7 @@ def main() -> None:
 
     from fercourse.data import load_dataset
     from fercourse.synthetic.generate import GENERATOR_VERSION, action_unit_ceiling
-    from fercourse.train import recipes
+    from fercourse import recipes
 
     accuracy, confusion = action_unit_ceiling()
     print(f"generator v{GENERATOR_VERSION}; AU ceiling (logistic regression on sampled AU intensities): "

@@ -2,13 +2,13 @@
 
 Layout, following the flow of the course:
 
-* ``fercourse.env`` -- ``setup()``: quiet TensorFlow import, seeds, plot style, what a chapter runs on
+* ``fercourse.session`` -- ``setup()``: quiet TensorFlow import, seeds, plot style, what a chapter runs on
 * ``fercourse.paths`` / ``fercourse.atomic`` -- repository, cache and build folders; atomic writes
 * ``fercourse.data`` -- data root, folder layout, robust decoding, decoded-image cache, tf.data
 * ``fercourse.synthetic`` -- the built-in generated expression dataset (not AffectNet)
 * ``fercourse.augment`` -- augmentation layers and offline expansion
 * ``fercourse.models`` / ``fercourse.pretrained`` -- model builders; where VGG16 weights come from
-* ``fercourse.train`` -- policy, fit loop with callbacks, model store, cached features, recipes
+* ``fercourse.train`` -- policy, fit loop with callbacks, model store, cached features
 * ``fercourse.evaluate`` -- metrics, Display objects, model comparison
 * ``fercourse.gradcheck`` / ``fercourse.summary`` / ``fercourse.viz`` -- gradient checks, layer tables, image grids
 * ``fercourse.theory`` -- helpers of the theory chapters (Q3 network and sympy, convolution arithmetic)
@@ -16,7 +16,7 @@ Layout, following the flow of the course:
 
 Importing the package is cheap: TensorFlow loads only when a function needs it.
 """
-from .env import setup
+from .session import setup
 
 __version__ = "0.1.0"
 __all__ = ["setup", "__version__"]

@@ -81,7 +81,7 @@ def _configs(args):
     """The training configurations the flags ask for: (model name -> TrainConfig) in order."""
     import dataclasses
 
-    from .train import recipes
+    from . import recipes
 
     if args.model == "light_vgg":
         name = f"light_vgg_{'bn' if args.batch_norm else 'plain'}"
@@ -99,8 +99,8 @@ def _configs(args):
 
 def _train_or_load(args, force: bool, stored_only: bool = False):
     from .data import load_dataset
-    from .env import configure_process
-    from .train import recipes
+    from .session import configure_process
+    from . import recipes
 
     # The command line makes the process-wide choices a chapter's setup() makes, and says so.
     print(f"process: {configure_process()}")

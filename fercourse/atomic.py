@@ -108,22 +108,16 @@ def publish_dir(path: Path | str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@contextlib.contextmanager
 def exclusive(lock_file: Path | str):
-    """Hold an exclusive advisory lock (``fcntl.flock``) on ``lock_file`` (created if missing)
-    for the block: processes making the same expensive thing (two chapters executing side by
-    side, each needing the built-in set or the same model) take turns, and the second finds
-    the first one's result instead of computing it again. The lock ends with the process."""
-    import fcntl
+    """An exclusive lock on ``lock_file`` (``filelock``; created if missing), to use as
+    ``with exclusive(path):``: processes making the same expensive thing (two chapters executing
+    side by side, each needing the built-in set or the same model) take turns, and the second
+    finds the first one's result instead of computing it again. The lock ends with the process."""
+    import filelock
 
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return filelock.FileLock(lock_file)
 
 
 def build_once(path: Path | str, load, make):
@@ -182,12 +176,9 @@ def write_text(path: Path | str, text: str, encoding: str = "utf-8") -> Path:
 
 
 def sha256(path: Path | str) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file."""
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def checksum(path: Path | str) -> Path:

@@ -23,10 +23,45 @@ import numpy as np
 HASH_BLOCK = 64 << 20  # bytes of an array hashed at a time
 
 
+ARCHITECTURE_VERSION = 2  # 2: dtype policies count (1 dropped every nested "name", theirs too)
+
+
+def architecture_digest(model) -> str:
+    """A digest of a built model's architecture: every layer's class and config, in order.
+
+    Part of the store key, so that editing a builder (a dropout rate, a unit count, a
+    momentum) can never reload weights trained for the old network. Layer *names* are left
+    out: Keras numbers unnamed layers by how many were made before, which is not architecture.
+    Only the layer's own name: the name inside a layer's dtype policy ("float32",
+    "mixed_bfloat16") is architecture - a head rebuilt in float32 must not reload weights trained
+    in bfloat16 (it did, before ``ARCHITECTURE_VERSION`` 2).
+    """
+    def layers(m):
+        for layer in m.layers:
+            yield layer
+            if hasattr(layer, "layers"):  # nested models (a backbone inside a transfer model)
+                yield from layers(layer)
+
+    def config(layer):
+        return {k: v for k, v in layer.get_config().items() if k != "name"}
+
+    rows = [[type(layer).__name__, config(layer) if not hasattr(layer, "layers") else None]
+            for layer in layers(model)]
+    rows.append([list(model.input_shape) if not isinstance(model.input_shape, list) else model.input_shape,
+                 int(model.count_params())])
+    return key({"layers": rows, "version": ARCHITECTURE_VERSION}, length=16)
+
+
+def weights_digest(model) -> str:
+    """sha256 (16 hex digits) of a model's weights, in order: what cached features depend on."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def model_digest(model) -> str:
     """The model's architecture and weights, as one digest."""
-    from .train.store import architecture_digest, weights_digest
-
     return f"{architecture_digest(model)}:{weights_digest(model)}"
 
 

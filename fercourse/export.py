@@ -33,6 +33,7 @@ import numpy as np
 
 from . import timings
 from .env import import_tensorflow
+from .inference import outputs
 from .memo import cached_array, cached_bytes
 
 FORMATS = ("float32", "float16", "int8")
@@ -268,9 +269,7 @@ def _score_exports(name, model, images, labels, representative, threads, fold, f
     reference = float32_copy(model)
     # Kept per exact weights and images, like the interpreter's predictions: a warm chapter only
     # measures the latencies (the Keras forward on every image cost more than the rest).
-    keras_proba = cached_array("keras_proba", (reference, np.asarray(images)),
-                               lambda: reference.predict(np.asarray(images, np.float32) / 255.0, verbose=0),
-                               folder="exports")
+    keras_proba = outputs(reference, np.asarray(images, np.uint8), cache="keras_proba", folder="exports")
     keras_pred = keras_proba.argmax(axis=1)
     keras_accuracy = float(np.mean(keras_pred == labels))
     source = fold_batch_norm(reference) if fold and _has_batch_norm(reference) else reference

@@ -11,13 +11,10 @@ writes HTML, and says exactly what to install.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -56,76 +53,6 @@ def chapters(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
 def missing_pdf_tools() -> list[str]:
     """The PDF tool-chain programs not found on PATH (empty when PDF export can run)."""
     return [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
-
-
-def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None, *,
-            env: dict[str, str] | None = None, position: int | None = None, on_kernel=None):
-    """Run every cell of ``notebook`` in a fresh kernel, in its own folder; return the executed node.
-
-    The kernel talks over IPC sockets in a private temporary folder (not TCP on localhost, which
-    ipykernel warns about once per chapter). ``env``: variables set for this kernel only (on top
-    of this process's environment), so that chapters executing side by side in threads never
-    see each other's settings. ``progress`` shows a bar of the code cells on stderr - which
-    chapter, which cell of how many, elapsed time, and what the running cell does when it trains
-    or extracts features ("train light_vgg_plain: epoch 5/25"; read from the kernel's
-    ``timings.status`` file twice a second) - by default when stderr is a terminal;
-    ``position`` is the bar's line when several chapters run at once; ``on_kernel`` is called
-    with the kernel's manager before it starts (to interrupt it from another thread).
-    """
-    import tempfile
-
-    import nbformat
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-    from tqdm.auto import tqdm
-
-    nb = nbformat.read(notebook, as_version=4)
-    cells = sum(cell.cell_type == "code" for cell in nb.cells)
-    show = sys.stderr.isatty() if progress is None else progress
-    with tempfile.TemporaryDirectory(prefix="fercourse-kernel-") as sockets, \
-            tqdm(total=cells, desc=notebook.stem, unit="cell", disable=not show, leave=True,
-                 position=position) as bar, \
-            _show_status(Path(sockets) / "status", bar, enabled=show):
-        kernel_env = {**os.environ, **(env or {}), timings.STATUS_ENV: str(Path(sockets) / "status")}
-        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
-        client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(notebook.parent)}},
-                                on_cell_executed=lambda **_: bar.update(1))
-        if on_kernel is not None:
-            on_kernel(manager)
-        try:
-            client.execute(env=kernel_env)  # passed on to KernelManager.start_kernel
-        finally:  # a kernel manager passed in is ours to stop (nbclient stops only its own)
-            if manager.has_kernel:
-                manager.shutdown_kernel(now=True)
-    return nb
-
-
-@contextlib.contextmanager
-def _show_status(path: Path, bar, enabled: bool, every: float = 0.5):
-    """While the block runs, copy the kernel's status line into the bar's postfix."""
-    import threading
-
-    if not enabled:
-        yield
-        return
-    done = threading.Event()
-
-    def follow():
-        shown = None
-        while not done.wait(every):
-            text = timings.read_status(path)
-            if text != shown:
-                bar.set_postfix_str(text, refresh=True)
-                shown = text
-
-    thread = threading.Thread(target=follow, name="fercourse-status", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
 
 
 def write_notebook(nb, path: Path) -> Path:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from fercourse.data import hold_out, load_dataset
 from fercourse.train import ModelStore, TrainConfig, train
-from fercourse.train.store import architecture_digest, weights_digest
+from fercourse.digests import architecture_digest, weights_digest
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +129,7 @@ def test_the_weights_digest_follows_the_weights(tf_keras):
 def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tmp_path, monkeypatch):
     """Two backbones at one label ('file') but different weights: two feature caches."""
     from fercourse.data.classes import AFFECTNET_CLASSES
-    from fercourse.train import recipes
+    from fercourse import recipes
 
     rng = np.random.default_rng(0)
     root = tmp_path / "data"
@@ -187,7 +187,7 @@ def test_the_augmentation_implementation_is_part_of_the_recipes_keys(monkeypatch
     """Same ranges, a different way of drawing the images: models trained with the old
     augmentation must not be reused (the fused warp reused them before this key existed)."""
     from fercourse import augment
-    from fercourse.train import recipes
+    from fercourse import recipes
 
     before = recipes._augmentation_key(recipes.LIGHT_VGG_QUICK)
     assert before["augmentation"]["implementation"] == augment.IMPLEMENTATION
@@ -231,14 +231,13 @@ def test_keys_read_every_byte_of_an_array_wherever_it_sits(tmp_path):
     """A key made from an array's text form (json.dumps(default=str)) saw only its first and last
     elements: two large arrays differing in the middle shared a key."""
     from fercourse import digests, memo
-    from fercourse.train import features, store
+    from fercourse.train import store
 
     a = np.zeros(5000, np.float32)
     b = a.copy()
     b[2500] = 1.0
     assert str(a) == str(b)  # what the old keys hashed
     assert digests.key({"x": a}) != digests.key({"x": b})
-    assert features.feature_cache_key(images=a) != features.feature_cache_key(images=b)
     assert store._key({"extra": [a]}) != store._key({"extra": [b]})
     assert memo.key_of("n", {"nested": (a,)}) != memo.key_of("n", {"nested": (b,)})
 
@@ -264,7 +263,7 @@ def test_what_is_trained_from_a_stored_run_follows_its_weights_not_its_entry_nam
     import keras
 
     from fercourse import digests
-    from fercourse.train import recipes
+    from fercourse import recipes
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])

@@ -108,7 +108,7 @@ def test_cli_fine_tunes_vgg16_on_cached_maps(tiny_tree, capsys):
 
 def test_the_command_line_defaults_are_the_chapters(tiny_tree, monkeypatch):
     """`train light_vgg` and `train vgg16` without options train what the Q5 chapter trains."""
-    from fercourse.train import recipes
+    from fercourse import recipes
 
     calls = {}
 

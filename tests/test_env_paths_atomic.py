@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fercourse import atomic, env, paths
+from fercourse import atomic, env, paths, session
 
 
 def test_setup_reports_data_weights_and_machine_separately(tf_keras):
-    report = env.setup("test chapter", dataset="D", weights="W", seed=7)
+    report = session.setup("test chapter", dataset="D", weights="W", seed=7)
     text = str(report)
     assert "dataset : D" in text and "weights : W" in text and "seed    : 7" in text
     assert "tensorflow" not in text  # the machine-dependent part lives in .machine
@@ -20,9 +20,9 @@ def test_setup_reports_data_weights_and_machine_separately(tf_keras):
 
 def test_setup_fixes_the_seeds(tf_keras):
     tf, _ = tf_keras
-    env.setup("a", seed=3)
+    session.setup("a", seed=3)
     first = (np.random.rand(), float(tf.random.uniform(())))
-    env.setup("a", seed=3)
+    session.setup("a", seed=3)
     assert (np.random.rand(), float(tf.random.uniform(()))) == first
 
 

@@ -60,7 +60,7 @@ def test_strided_maps_are_equivariant_only_for_multiples_of_the_stride():
 
 
 def test_blur_pool_lowers_max_pool_error_for_odd_shifts(tf_keras):
-    from fercourse.theory.equivariance import BlurPool2D
+    from fercourse.models.blurpool import BlurPool2D
 
     _, keras = tf_keras
     plain = keras.layers.MaxPooling2D(2)
@@ -72,7 +72,7 @@ def test_blur_pool_lowers_max_pool_error_for_odd_shifts(tf_keras):
 
 
 def test_blur_pool_keeps_constants_sums_to_one_and_round_trips(tf_keras, tmp_path):
-    from fercourse.theory.equivariance import BlurPool2D
+    from fercourse.models.blurpool import BlurPool2D
 
     _, keras = tf_keras
     assert binomial_filter(3).sum() == pytest.approx(1.0)
@@ -193,7 +193,7 @@ def test_circular_max_blur_pool_is_exact_for_even_shifts_and_better_for_odd_ones
 @pytest.mark.parametrize("size,strides,shape", [(3, 2, (2, 9, 10, 3)), (3, 2, (1, 8, 8, 4)), (2, 2, (1, 7, 6, 2)),
                                                  (4, 3, (1, 11, 9, 2)), (5, 1, (1, 6, 7, 1)), (1, 2, (1, 5, 5, 2))])
 def test_blur_pool_equals_a_depthwise_convolution_with_the_binomial_filter(tf_keras, size, strides, shape):
-    from fercourse.theory.equivariance import BlurPool2D
+    from fercourse.models.blurpool import BlurPool2D
 
     tf, _ = tf_keras
     x = np.random.default_rng(size).random(shape).astype(np.float32)

@@ -74,7 +74,7 @@ def test_the_penalty_moves_the_evidence_into_the_region(tf_keras):
 
 def test_gap_variant_starts_from_the_source_convolutions_and_a_fitted_head(tf_keras):
     from fercourse.models import copy_convolutions, light_vgg, light_vgg_gap
-    from fercourse.train.recipes import head_from_logistic_regression
+    from fercourse.recipes import head_from_logistic_regression
 
     tf, keras = tf_keras
     keras.utils.set_random_seed(0)

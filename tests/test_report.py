@@ -309,7 +309,7 @@ def _numpy_predict_chapter(tmp_path, with_setup: bool):
     code = ("import time\nimport numpy as np\nfrom fercourse import setup\n"
             # without setup: the same process-wide choices (op determinism, under which the line
             # appears), but descriptor 2 left as the kernel has it
-            + ("env = setup('t')\n" if with_setup else "from fercourse.env import configure_process\n"
+            + ("env = setup('t')\n" if with_setup else "from fercourse.session import configure_process\n"
                "configure_process()\n")
             + "import keras\nm = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
             "m.predict(np.zeros((8, 4), 'float32'), verbose=0)\ntime.sleep(1.5)\nprint('predicted')")
@@ -479,7 +479,7 @@ def test_the_prefetch_is_the_command_that_trains_what_q5_trains():
     assert any("recipes.train_light_vgg(data, batch_norm=True, verbose=0)" in s for s in sources)
     args = cli.build_parser().parse_args(list(task.argv))
     (name, config), = cli._configs(args).items()
-    from fercourse.train import recipes
+    from fercourse import recipes
     assert name == task.name and config == recipes.LIGHT_VGG_QUICK  # no flag changes the recipe
     assert (args.data, args.validation_split, args.faces, args.face_margin, args.class_policy, args.strategy) == \
         (None, None, None, None, "strict", "default")  # load_dataset()'s defaults, as in the chapter

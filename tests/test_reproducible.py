@@ -129,7 +129,7 @@ def test_setup_and_the_command_line_make_the_process_wide_choices_and_say_so(cle
     from tensorflow.python.eager import context
     from tensorflow.python.framework import config
 
-    from fercourse.env import configure_process
+    from fercourse.session import configure_process
 
     said = configure_process(seed=4)
     assert config.is_op_determinism_enabled() and context.global_seed() == 4

@@ -176,7 +176,7 @@ def test_predict_split_is_kept_per_weights_and_images(tf_keras, tmp_path, monkey
     def no_forward(*args, **kwargs):
         raise AssertionError("predicted again")
 
-    monkeypatch.setattr(keras.Model, "predict_on_batch", no_forward)
+    monkeypatch.setattr(keras.Model, "predict", no_forward)
     np.testing.assert_array_equal(predict_split(model, split, batch_size=8)[1], proba)  # kept
     with pytest.raises(AssertionError, match="predicted again"):  # other images: computed
         predict_split(model, dataclasses.replace(split, images=split.images[::-1].copy()))
@@ -367,7 +367,8 @@ def test_an_interrupted_run_resumes_and_completes_every_epoch(tf_keras, tmp_path
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     code = """
 import numpy as np
-from fercourse.env import configure_process, import_tensorflow
+from fercourse.env import import_tensorflow
+from fercourse.session import configure_process
 from fercourse.train import TrainConfig, ModelStore, get_strategy, train
 print(configure_process())  # the process-wide choice of logical devices, as the command line makes it
 tf, keras = import_tensorflow()

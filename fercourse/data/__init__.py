@@ -4,7 +4,7 @@
     data = load_dataset()          # real AffectNet if configured, else the built-in set
     print(data.describe()); data.counts()
 """
-from .classes import AFFECTNET_CLASSES, canonical_class
+from ..classes import AFFECTNET_CLASSES, canonical_class
 from .dataset import ExpressionDataset, ImageSplit, ScanReport, hold_out, load_dataset
 from .errors import DataError
 from .root import DataRoot, resolve_data_root

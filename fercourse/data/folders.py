@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .classes import AFFECTNET_CLASSES, affectnet_order, canonical_class
+from ..classes import AFFECTNET_CLASSES, affectnet_order, canonical_class
 from .decode import IMAGE_EXTENSIONS
 from .errors import DataError
 

@@ -5,6 +5,9 @@ import dataclasses
 
 import numpy as np
 
+from ..data.pipeline import as_tf_dataset
+from ..inference import outputs
+
 
 @dataclasses.dataclass
 class ClassificationReport:
@@ -103,36 +106,20 @@ class ClassificationReport:
 
 def predict_proba(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """(y_true (N,), proba (N, classes) float64) over a tf.data.Dataset of (images, labels)
-    batches, in the dataset's order.
-
-    Each batch goes through Keras' compiled predict function (``predict_on_batch``), traced
-    once per batch shape: calling the model eagerly, layer by layer, took 1.5-2x as long
-    for the light VGG under mixed_bfloat16 (a weight cast and a Python dispatch per op).
-    """
-    ys, ps = [], []
-    for x, y in dataset:
-        ps.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
-        ys.append(np.asarray(y))
-    return np.concatenate(ys), np.concatenate(ps)
+    batches that yields the same order each time it is read (not reshuffled): the labels as
+    read, the probabilities from :func:`fercourse.inference.outputs`."""
+    y_true = np.concatenate([np.asarray(y) for _, y in dataset])
+    return y_true, outputs(model, dataset).astype(np.float64)
 
 
 def predict_split(model, split, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(y_true (N,), proba (N, classes) float64) of ``model`` on an ``ImageSplit``, in its order.
 
-    :func:`predict_proba` over ``as_tf_dataset(split)``, kept per exact weights, images and
-    labels (``fercourse.memo``): a chapter re-run on a warm cache reads what the same model
-    predicted on the same images instead of running every stored model over every image again
-    (for the light VGGs in float32, most of a warm Q5).
+    Kept per exact weights, images and labels (``fercourse.memo``): a chapter re-run on a warm
+    cache reads what the same model predicted on the same images instead of running every
+    stored model over every image again (for the light VGGs in float32, most of a warm Q5).
     """
-    from .. import memo
-    from ..data.pipeline import as_tf_dataset
-
     labels = np.asarray(split.labels)
-
-    def compute():
-        y_true, proba = predict_proba(model, as_tf_dataset(split, batch_size=batch_size))
-        if not np.array_equal(y_true, labels):  # the pipeline must keep the split's order
-            raise RuntimeError("as_tf_dataset changed the order of the split's images")
-        return proba
-
-    return labels, memo.cached_array("split_predictions", (model, split.images, labels), compute)
+    proba = outputs(model, as_tf_dataset(split, batch_size=batch_size), batch_size=batch_size,
+                    cache="split_predictions", key=(split.images, labels))
+    return labels, proba.astype(np.float64)

@@ -64,7 +64,7 @@ def light_vgg(num_outputs: int = 8, *, task: str = "classification", batch_norm:
                     x = fused_batch_normalization(momentum=bn_momentum, name=f"block{b}_bn")(x)
                 x = layers.Activation("relu", name=f"block{b}_relu{c}")(x)
         if anti_alias:
-            from ..theory.equivariance import BlurPool2D
+            from .blurpool import BlurPool2D
 
             x = layers.MaxPooling2D(2, strides=1, padding="same", name=f"block{b}_pool")(x)
             x = BlurPool2D(3, 2, name=f"block{b}_blur")(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.classes import AFFECTNET_CLASSES
+from ..classes import AFFECTNET_CLASSES
 
 # Expression intensity is drawn from [INTENSITY_LOW, 1]: calibrated (benchmarks/calibrate_synthetic.py)
 # so that the light VGG learns the set in the book's quick budget while weak samples stay ambiguous.

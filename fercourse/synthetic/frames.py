@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..data.classes import AFFECTNET_CLASSES
+from ..classes import AFFECTNET_CLASSES
 from .expressions import sample_expression
 from .faces import background, render_face, sample_identity
 from .generate import FACE_BOX, GENERATOR_VERSION

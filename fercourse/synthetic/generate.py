@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .. import atomic, paths, timings
-from ..data.classes import AFFECTNET_CLASSES
+from ..classes import AFFECTNET_CLASSES
 from .expressions import REGION_BITS, sample_expression
 from .faces import CANVAS, apply_pose, background, occluder, render_face, sample_identity, sample_pose
 

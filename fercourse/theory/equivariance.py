@@ -169,7 +169,7 @@ def max_pool(x, size: int = 2) -> np.ndarray:
 def max_blur_pool(x, size: int = 3) -> np.ndarray:
     """Zhang's anti-aliased max-pool on the torus, for (B, H, W, C): the max over 2x2 windows
     at stride 1, a binomial blur (``size`` taps), then every second pixel - all circular, so
-    that even shifts stay exact (:class:`BlurPool2D` is the Keras layer, with reflect padding)."""
+    that even shifts stay exact (:class:`fercourse.models.blurpool.BlurPool2D` is the Keras layer, with reflect padding)."""
     x = np.asarray(x, np.float64)
     m = np.maximum.reduce([np.roll(x, (-dy, -dx), axis=(1, 2)) for dy in (0, 1) for dx in (0, 1)])
     kernel = binomial_filter(size).astype(np.float64)
@@ -184,58 +184,6 @@ def binomial_filter(size: int = 3) -> np.ndarray:
     row = np.array([math.comb(size - 1, k) for k in range(size)], np.float64)
     kernel = np.outer(row, row)
     return (kernel / kernel.sum()).astype(np.float32)
-
-
-def _register():
-    from ..env import import_tensorflow
-
-    tf, keras = import_tensorflow()
-
-    @keras.saving.register_keras_serializable(package="fercourse")
-    class BlurPool2D(keras.layers.Layer):
-        """Anti-aliased down-sampling (Zhang 2019): blur with a binomial filter, then subsample.
-
-        Input (B, H, W, C) -> (B, ceil(H / strides), ceil(W / strides), C). Reflect padding,
-        so a constant image stays constant. Put it after ``MaxPooling2D(2, strides=1)`` to
-        make an anti-aliased max-pool ("MaxBlurPool").
-        """
-
-        def __init__(self, filter_size: int = 3, strides: int = 2, **kwargs):
-            super().__init__(**kwargs)
-            self.filter_size, self.strides = int(filter_size), int(strides)
-
-        def call(self, x):
-            # The n-tap binomial filter is n - 1 two-tap box filters in a row, and subsampling
-            # after the last one is that box filter at the layer's stride: so n - 1 2x2 average
-            # pools (nothing to learn or save). Why not a depthwise convolution with the 2-D
-            # kernel: on CPUs with native bfloat16 it made the anti-aliased light VGG's training
-            # step slower (benchmarks/bench_training.py times both; tests check they agree).
-            pad = (self.filter_size - 1) // 2, self.filter_size // 2
-            x = tf.pad(x, [[0, 0], pad, pad, [0, 0]], mode="REFLECT")
-            for step in range(self.filter_size - 1):
-                last = step == self.filter_size - 2
-                x = tf.nn.avg_pool2d(x, 2, self.strides if last else 1, "VALID")
-            if self.filter_size == 1:
-                x = x[:, :: self.strides, :: self.strides]
-            return x
-
-        def compute_output_shape(self, input_shape):
-            b, h, w, c = input_shape
-            size = lambda n: None if n is None else -(-n // self.strides)  # noqa: E731
-            return (b, size(h), size(w), c)
-
-        def get_config(self):
-            return {**super().get_config(), "filter_size": self.filter_size, "strides": self.strides}
-
-    return BlurPool2D
-
-
-def __getattr__(name):  # BlurPool2D needs TensorFlow: build it on first use only
-    if name == "BlurPool2D":
-        cls = _register()
-        globals()["BlurPool2D"] = cls
-        return cls
-    raise AttributeError(name)
 
 
 def layer_errors(model, images, shifts, layers=None, mode: str = "circular", border: int = 0):

@@ -1,4 +1,4 @@
-"""Training: numeric policy, fit loop with callbacks, model store, cached features, recipes."""
+"""Training: numeric policy, fit loop with callbacks, model store, cached features."""
 from .fit import TrainConfig, TrainResult, get_strategy, train
 from .policy import apply_policy, choose_policy, policy_scope
 from .store import ModelStore

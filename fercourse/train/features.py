@@ -11,37 +11,18 @@ import sys
 
 import numpy as np
 
-from .. import atomic, digests, paths, timings
+from .. import memo, timings
+from ..env import import_tensorflow
+from ..inference import outputs
 
 
-def feature_cache_key(**parts) -> str:
-    """The file name of features computed under ``parts`` (:func:`fercourse.digests.key`)."""
-    return digests.key(parts)
-
-
-def _cached(key: dict, compute) -> np.ndarray:
-    path = paths.cache_dir() / "features" / f"{feature_cache_key(**key)}.npy"
-
-    def make(tmp):  # trusted later only with its checksum: a kill leaves nothing that is read
+def _kept(key: dict, compute) -> np.ndarray:
+    """``compute()``, timed as a features phase, once per ``key`` (``<cache>/features/``)."""
+    def timed():
         with timings.phase("features", key.get("part", "")):
-            out = compute()
-        np.save(tmp, out)
-        return out
+            return compute()
 
-    return atomic.build_once(path, np.load, make)
-
-
-def _predict(model, ds, n: int, progress: bool = False) -> np.ndarray:
-    from ..env import import_tensorflow, native_log_to_file
-
-    tf, _ = import_tensorflow()
-    if not n:
-        return np.zeros((0, *model.output.shape[1:]), np.float32)
-    # predict() runs the model as one compiled graph over the whole dataset; with ``progress``
-    # Keras' own bar shows the batches (minutes for VGG16 on a CPU: a terminal must not go quiet).
-    with native_log_to_file():
-        out = model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=1 if progress else 0)
-    return np.asarray(out, np.float32)
+    return memo.cached_array("features", (key,), timed, folder="features")
 
 
 def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: int = 32,
@@ -54,8 +35,6 @@ def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: in
     the part of the network and the augmented copy. ``progress`` (default: when stderr is a
     terminal) says what is computed and shows a progress bar while it is.
     """
-    from ..env import import_tensorflow
-
     tf, _ = import_tensorflow()
     show = sys.stderr.isatty() if progress is None else progress
 
@@ -63,19 +42,16 @@ def backbone_features(backbone, images: np.ndarray, *, key: dict, batch_size: in
         if show:
             what = f"{key.get('part', 'backbone')} features" + (" of an augmented copy" if augment else "")
             print(f"computing {what} of {len(images)} images (once: cached afterwards)", file=sys.stderr)
+        if augment is None:
+            return outputs(backbone, np.asarray(images), batch_size=batch_size, progress=show)
         ds = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(batch_size)
-        ds = ds.map(lambda x: tf.cast(x, tf.float32) / 255.0)
-        if augment is not None:
-            ds = ds.map(lambda x: augment(x, training=True))
-        return _predict(backbone, ds, len(images), progress=show)
+        ds = ds.map(lambda x: augment(tf.cast(x, tf.float32) / 255.0, training=True))
+        return outputs(backbone, ds, progress=show)
 
-    return _cached(key, compute)
+    return _kept(key, compute)
 
 
 def cached_outputs(model, inputs: np.ndarray, *, key: dict, batch_size: int = 64) -> np.ndarray:
-    """``model.predict(inputs)`` for float inputs (N, ...) -> float32 (N, ...), cached on disk."""
-    from ..env import import_tensorflow
-
-    tf, _ = import_tensorflow()
-    return _cached(key, lambda: _predict(model, tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size),
-                                         len(inputs)))
+    """:func:`fercourse.inference.outputs` of float ``inputs`` (N, ...) -> float32 (N, ...), cached
+    under ``key``."""
+    return _kept(key, lambda: outputs(model, inputs, batch_size=batch_size))

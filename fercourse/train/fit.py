@@ -26,7 +26,8 @@ from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
 from .checkpoints import BestCheckpoint, EpochBackup
 from .fused_adam import adam
-from .store import ModelStore, StoreEntry, architecture_digest
+from ..digests import architecture_digest
+from .store import ModelStore, StoreEntry
 
 
 @dataclasses.dataclass(frozen=True)

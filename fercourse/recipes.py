@@ -16,15 +16,17 @@ import dataclasses
 
 import numpy as np
 
-from .. import memo, reproducible
-from ..augment import augmentation_key, augmentation_layers
-from ..data import hold_out
-from ..data.pipeline import as_tf_dataset
-from ..env import import_tensorflow, native_log_to_file
-from .features import backbone_features, cached_outputs
-from .fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
-from .policy import policy_scope, scoped_policy
-from .store import weights_digest
+from . import reproducible
+from .augment import augmentation_key, augmentation_layers
+from .data import hold_out
+from .data.pipeline import as_tf_dataset
+from .env import import_tensorflow
+from .evaluate.metrics import predict_split
+from .inference import outputs
+from .digests import weights_digest
+from .train.features import backbone_features, cached_outputs
+from .train.fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
+from .train.policy import policy_scope, scoped_policy
 
 # Quick settings: the whole chapter trains in minutes on a 2-core CPU with the built-in data.
 # Adam at 3e-4, because at 1e-3 the plain ten-layer ReLU stack sits at chance for its first
@@ -86,7 +88,7 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
     ``config.monitor_fraction`` of Train; Validation is never seen. ``policy`` defaults to
     the hardware's best.
     """
-    from ..models import light_vgg
+    from .models import light_vgg
 
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
@@ -140,7 +142,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     epoch skips ~90 % of the forward pass), ``"images"`` on augmented images through
     the whole model (each epoch recomputes blocks 1-4: for a GPU).
     """
-    from ..models.vgg16_transfer import (VGGPreprocess, block5_and_head, block5_of, copy_back, transfer_head,
+    from .models.vgg16_transfer import (VGGPreprocess, block5_and_head, block5_of, copy_back, transfer_head,
                                          trunk, unfreeze_last_block, vgg16_transfer)
 
     if fine_tune_on not in ("features", "images"):
@@ -183,9 +185,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     def predicted(net, x):
         # (N, classes) float64. Kept per exact weights and inputs (fercourse.memo): block 5 on
         # every block-4 map is most of the work of a warm run of this recipe.
-        return memo.cached_array("transfer_predictions", (net, x),
-                                 lambda: net.predict(batches(x, np.zeros(len(x), np.int32)), verbose=0)
-                                 ).astype("float64")
+        return outputs(net, x, batch_size=256, cache="transfer_predictions").astype("float64")
 
     feature_shape = tuple(features.shape[1:])
     weights_of = balanced_class_weights(all_labels, n) if c.class_weights else None
@@ -226,8 +226,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
             tuned = train("vgg16_finetune", build, image_train, as_tf_dataset(monitor, batch_size=64), fine_tune,
                           key={"augmentation": augmentation_key()} if fine_tune.augment else None, **origin)
             model = tuned.model
-            proba = model.predict(as_tf_dataset(data["validation"], batch_size=64), verbose=0).astype("float64")
-            fit_proba = model.predict(as_tf_dataset(fit_part, batch_size=64), verbose=0).astype("float64")
+            proba = predict_split(model, data["validation"])[1]
+            fit_proba = predict_split(model, fit_part)[1]
     return TransferResult(model, info, head_result, tuned, val_features, head_proba, proba, fine_tune_on,
                           views=1 + len(views), fit_labels=labels, fit_proba=fit_proba)
 
@@ -246,7 +246,7 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
                         policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
     """Train (or load) :func:`~fercourse.models.light_vgg_gap` from ``source``'s convolutions
     (a trained plain light VGG), on the same images, monitor slice and augmentation."""
-    from ..models import copy_convolutions, light_vgg_gap
+    from .models import copy_convolutions, light_vgg_gap
 
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
@@ -275,9 +275,8 @@ def head_from_logistic_regression(model, images, labels, C: float = 10.0) -> flo
 
     _, keras = import_tensorflow()
     head = model.layers[-1]
-    with native_log_to_file():
-        features = keras.Model(model.inputs, head.input).predict(images, verbose=0)
-    features = np.asarray(features, np.float32).reshape(len(features), -1)
+    features = outputs(keras.Model(model.inputs, head.input), images)
+    features = features.reshape(len(features), -1)
     fit = LogisticRegression(C=C, max_iter=3000).fit(features, labels)
     head.set_weights([fit.coef_.T.astype(np.float32), fit.intercept_.astype(np.float32)])
     return float(fit.score(features, labels))
@@ -298,9 +297,9 @@ def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT
     """Fine-tune ``source`` (a trained GAP variant) with cross-entropy + ``weight`` x the share
     of its true-class CAM outside the expression regions (:mod:`fercourse.train.region_prior`).
     Needs the built-in set's region masks."""
-    from ..models import light_vgg_gap
-    from ..synthetic import load_masks
-    from .region_prior import RegionGuided, pool_masks
+    from .models import light_vgg_gap
+    from .synthetic import load_masks
+    from .train.region_prior import RegionGuided, pool_masks
 
     tf, _ = import_tensorflow()
     if not data.root.generated:
@@ -344,7 +343,7 @@ def train_light_vgg_blurpool(data, source: TrainResult, config: TrainConfig = BL
     """Train (or load) the light VGG with MaxBlurPool (``light_vgg(anti_alias=True)``), starting
     from all of ``source``'s weights (a trained plain light VGG), on the same images, monitor
     slice and augmentation."""
-    from ..models import copy_convolutions, light_vgg
+    from .models import copy_convolutions, light_vgg
 
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
@@ -374,7 +373,7 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
     """Train (or load) a :func:`~fercourse.theory.inversion.decoder` that reconstructs the
     images from ``layer``'s features of ``source`` (a trained light VGG, frozen); loss: mean
     squared error in [0, 1] pixels; the same monitor slice as the classifiers."""
-    from ..theory.inversion import decoder, feature_extractor
+    from .theory.inversion import decoder, feature_extractor
 
     tf, keras = import_tensorflow()
     keras.utils.set_random_seed(config.seed)  # the shuffle's order (see _image_training)
@@ -429,8 +428,8 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
                           store=None, verbose="auto", stored_only: bool = False) -> ValenceArousalResult:
     """Train (or load) the light VGG's valence/arousal head on ``source``'s (a trained plain
     light VGG) frozen convolutions; scores on Validation next to the training-mean predictor."""
-    from ..evaluate.regression import RegressionReport
-    from ..models import copy_convolutions, light_vgg
+    from .evaluate.regression import RegressionReport
+    from .models import copy_convolutions, light_vgg
 
     tf, keras = import_tensorflow()
     keras.utils.set_random_seed(config.seed)
@@ -475,11 +474,7 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
     for name in ("fc1", "fc2", "predictions"):
         model.get_layer(name).set_weights(head.model.get_layer(name).get_weights())
     # Scored as a user would run it: the assembled image model on the validation images.
-    val_images = np.asarray(data["validation"].images)[known_val].astype(np.float32) / 255.0
-    # (A tf.data input: Keras' NumPy adapter builds a parallel map that TensorFlow 2.21's runtime
-    # logs an op-definition mismatch for, straight into the notebook.)
-    predicted = np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(val_images).batch(64), verbose=0),
-                           np.float64)
+    predicted = outputs(model, np.asarray(data["validation"].images)[known_val]).astype(np.float64)
     report = RegressionReport(y_val.astype(np.float64), predicted)
     baseline = RegressionReport.mean_predictor(y_fit, y_val.astype(np.float64))
     return ValenceArousalResult(model, head, report, baseline, data["validation"].labels[known_val])

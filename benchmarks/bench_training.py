@@ -301,7 +301,8 @@ def throughput(images: int = 320, repeats: int = 5, steps: int = 20,
     from fercourse.data.pipeline import as_tf_dataset
     from fercourse.env import import_tensorflow
     from fercourse.models import light_vgg
-    from fercourse.train import choose_policy, policy_scope, recipes
+    from fercourse import recipes
+    from fercourse.train import choose_policy, policy_scope
     from fercourse.train.fit import steps_per_execution
     from fercourse.train.fused_adam import adam
 
@@ -459,7 +460,8 @@ def equal_budget() -> Result:
     from fercourse.env import import_tensorflow
     from fercourse.evaluate import predict_proba
     from fercourse.models import light_vgg
-    from fercourse.train import ModelStore, policy_scope, recipes
+    from fercourse import recipes
+    from fercourse.train import ModelStore, policy_scope
 
     tf, keras = import_tensorflow()
     data = load_dataset(log=lambda *a: None)

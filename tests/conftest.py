@@ -27,3 +27,27 @@ def _global_policy_reset():
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.config.set_dtype_policy("float32")
+
+
+def says(text: str, *facts: str) -> bool:
+    """True when ``text`` states every fact, in this order: each fact is a few words (numbers,
+    names, a verdict) that must appear in the same sentence, in order, with anything in between.
+    Tests of generated prose check *what* it says - the numbers, the ranking, the verdict - not
+    its wording, which may change freely."""
+    import re
+
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text)
+    position = (0, 0)  # (sentence, character) of the last fact found
+    for fact in facts:
+        pattern = ".*?".join(r"(?<![\w.])" + re.escape(w) + r"(?!\w)" for w in fact.split())
+        found = None
+        for s in range(position[0], len(sentences)):
+            start = position[1] if s == position[0] else 0
+            match = re.compile(pattern).search(sentences[s], start)
+            if match:
+                found = (s, match.end())
+                break
+        if found is None:
+            return False
+        position = found
+    return True

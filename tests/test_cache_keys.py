@@ -128,7 +128,7 @@ def test_the_weights_digest_follows_the_weights(tf_keras):
 
 def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tmp_path, monkeypatch):
     """Two backbones at one label ('file') but different weights: two feature caches."""
-    from fercourse.data.classes import AFFECTNET_CLASSES
+    from fercourse.classes import AFFECTNET_CLASSES
     from fercourse import recipes
 
     rng = np.random.default_rng(0)

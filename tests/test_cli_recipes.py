@@ -5,7 +5,7 @@ from PIL import Image
 
 from fercourse import __main__ as cli
 from fercourse.data import load_dataset
-from fercourse.data.classes import AFFECTNET_CLASSES
+from fercourse.classes import AFFECTNET_CLASSES
 
 
 @pytest.fixture()
@@ -53,7 +53,8 @@ def test_cli_reports_bad_data_without_a_traceback(tmp_path, capsys):
 def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch, fine_tune_on):
     from fercourse import pretrained
     from fercourse.models.vgg16_transfer import BLOCK5, VGGPreprocess, trunk
-    from fercourse.train import TrainConfig, recipes
+    from fercourse import recipes
+    from fercourse.train import TrainConfig
 
     monkeypatch.setattr(pretrained, "_try_imagenet", lambda *a, **k: None)
     data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
@@ -88,7 +89,8 @@ def test_vgg16_transfer_recipe_with_fine_tuning(tiny_tree, monkeypatch, fine_tun
 
 
 def test_fine_tuning_on_cached_maps_refuses_augmentation(tiny_tree):
-    from fercourse.train import TrainConfig, recipes
+    from fercourse import recipes
+    from fercourse.train import TrainConfig
 
     data = load_dataset(tiny_tree, image_size=32, log=lambda *a: None)
     with pytest.raises(ValueError, match="augmentation acts on images"):
@@ -164,7 +166,8 @@ def test_cli_valence_arousal_trains_and_evaluate_prints_the_four_metrics(va_tree
 
 
 def test_valence_arousal_recipe_outputs_in_range_and_beats_the_mean(va_tree):
-    from fercourse.train import TrainConfig, recipes
+    from fercourse import recipes
+    from fercourse.train import TrainConfig
 
     data = load_dataset(va_tree, log=lambda *a: None)
     source = recipes.train_light_vgg(data, TrainConfig(epochs=1, batch_size=8), verbose=0)

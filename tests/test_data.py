@@ -9,7 +9,7 @@ from PIL import Image
 from fercourse import paths
 from fercourse.data import DataError, canonical_class, load_dataset, resolve_data_root
 from fercourse.data import dataset as dataset_module
-from fercourse.data.classes import AFFECTNET_CLASSES
+from fercourse.classes import AFFECTNET_CLASSES
 from fercourse.data.pipeline import as_tf_dataset
 
 SILENT = dict(log=lambda *a: None)

@@ -25,7 +25,7 @@ from PIL import Image
 
 from fercourse import __main__ as cli
 from fercourse import atomic, paths
-from fercourse.data.classes import AFFECTNET_CLASSES
+from fercourse.classes import AFFECTNET_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -309,7 +309,8 @@ def test_a_best_epoch_links_the_backup_file_and_outlives_its_deletion(tf_keras, 
 # --- policy -----------------------------------------------------------------------------------
 
 def test_a_recipe_does_not_leak_its_policy(tf_keras):
-    from fercourse.train import policy_scope, recipes
+    from fercourse import recipes
+    from fercourse.train import policy_scope
     from fercourse.train.policy import scoped_policy
 
     _, keras = tf_keras
@@ -542,7 +543,8 @@ def test_no_pickle_and_keras_models_load_in_safe_mode():
 
 def test_two_runs_with_the_same_seed_give_identical_weights(cache, tmp_path):
     from fercourse.data import load_dataset
-    from fercourse.train import ModelStore, TrainConfig, recipes
+    from fercourse import recipes
+    from fercourse.train import ModelStore, TrainConfig
 
     data = load_dataset(_tree(tmp_path / "data", per_class=(4, 1)), log=lambda *a: None)
     config = TrainConfig(epochs=2, batch_size=8, learning_rate=3e-4, patience=5, augment=True)

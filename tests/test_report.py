@@ -79,7 +79,7 @@ def test_execute_runs_a_notebook_in_its_folder(tmp_path):
     folder.mkdir()
     path = folder / "t.ipynb"
     nbformat.write(nb, path)
-    done = report.execute(path, timeout=120)
+    done = lanes.execute(path, timeout=120)
     assert done.cells[0].outputs[0]["text"].strip() == "chapter_dir"
     # nbclient stamps each cell's execution: what the report's lanes order chapters by
     report.write_notebook(done, folder / "executed.ipynb")
@@ -277,7 +277,7 @@ def test_execution_shows_cell_progress_and_talks_to_the_kernel_over_ipc(tmp_path
                 nbformat.v4.new_code_cell("import time\nfrom fercourse import timings\n"
                                           "timings.status('train toy: epoch 1/2'); time.sleep(1.5)")]
     nbformat.write(nb, path)
-    done = report.execute(path, timeout=120, progress=True)
+    done = lanes.execute(path, timeout=120, progress=True)
     assert done.cells[2].outputs[0]["text"] == "2\n"
     err = capfd.readouterr().err
     assert "chapter: 100%" in err and "3/3" in err  # the code cells, counted
@@ -317,7 +317,7 @@ def _numpy_predict_chapter(tmp_path, with_setup: bool):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / f"chapter_{with_setup}.ipynb"
     nbformat.write(nb, path)
-    outputs = report.execute(path, timeout=300).cells[0].outputs
+    outputs = lanes.execute(path, timeout=300).cells[0].outputs
     return "".join(o.get("text", "") for o in outputs)
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fercourse.augment import (DEFAULTS, augmentation_layers, count_table, expand_offline,
                                warp_matrices)
 from fercourse.data import load_dataset
-from fercourse.data.classes import AFFECTNET_CLASSES
+from fercourse.classes import AFFECTNET_CLASSES
 from fercourse.synthetic import compose_sample, ensure_dataset, load_masks, write_dataset
 from fercourse.synthetic.expressions import (BLEND_PROBABILITY, CONFUSABLE, INTENSITY_LOW, PROTOTYPES, REGION_BITS,
                                             sample_expression, shared_action_units)

@@ -223,11 +223,11 @@ def test_displays_are_scikit_learns_underneath_and_built_from_predictions():
     matplotlib.use("Agg")
     y, proba = _known_predictions(2)
     classes = ("a", "b", "c", "d")
-    roc = RocDisplay.from_predictions(y, proba, classes).plot()
-    assert roc.aucs == RocDisplay.from_report(ClassificationReport(classes, y, proba)).aucs
+    roc = RocDisplay.from_predictions(y, proba, classes)
+    assert roc.aucs == RocDisplay.from_report(ClassificationReport(classes, y, proba), draw=False).aucs
     assert all(isinstance(d, RocCurveDisplay) for d in roc.displays_.values())
     assert roc.displays_["a"].roc_auc == pytest.approx(roc_auc_score(y == 0, proba[:, 0]))
-    cm = ConfusionDisplay.from_predictions(y, proba.argmax(1), classes).plot()
+    cm = ConfusionDisplay.from_predictions(y, proba.argmax(1), classes)
     assert [type(d) for d in cm.displays_] == [ConfusionMatrixDisplay] * 2
     np.testing.assert_array_equal(cm.displays_[0].confusion_matrix, cm.matrix)
     # a class missing from y_true: no curve for it, macro AUC over the classes present
@@ -243,15 +243,15 @@ def test_displays_hold_the_numbers_behind_the_figures():
     matplotlib.use("Agg")
     y, proba = _known_predictions(1)
     report = ClassificationReport(("a", "b", "c", "d"), y, proba)
-    roc = RocDisplay.from_report(report).plot()
+    roc = RocDisplay.from_report(report)
     assert roc.aucs["macro"] == pytest.approx(report.macro_auc) and len(roc.ax_.lines) == 7  # 4 + micro/macro + chance
-    cm = ConfusionDisplay.from_report(report).plot()
+    cm = ConfusionDisplay.from_report(report)
     np.testing.assert_array_equal(cm.matrix, report.confusion())
     np.testing.assert_allclose(cm.normalized, report.confusion("true"))
     hist = HistoryDisplay.from_history([{"epoch": 0, "loss": 2.0, "val_loss": 2.1, "accuracy": 0.2},
-                                        {"epoch": 1, "loss": 1.5, "val_loss": 1.9, "accuracy": 0.4}]).plot()
-    assert hist.curves["loss"] == [2.0, 1.5] and len(hist.axes_) == 2
-    assert all(float(tick).is_integer() for tick in hist.axes_[0].get_xticks())
+                                        {"epoch": 1, "loss": 1.5, "val_loss": 1.9, "accuracy": 0.4}])
+    assert hist.curves["loss"] == [2.0, 1.5] and len(hist.ax_) == 2
+    assert all(float(tick).is_integer() for tick in hist.ax_[0].get_xticks())
 
 
 def test_history_comparison_cuts_runs_to_an_equal_budget():
@@ -262,14 +262,57 @@ def test_history_comparison_cuts_runs_to_an_equal_budget():
              "val_accuracy": 0.05 * i} for i in range(6)]
     short = [{"epoch": i, "loss": 2.0, "val_loss": 2.0, "accuracy": 0.125, "val_accuracy": 0.125}
              for i in range(3)]
-    shown = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short}, epochs=3).plot()
+    shown = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short}, epochs=3)
     table = shown.table()
     assert table.loc["bn", "epochs"] == 3 and table.loc["bn", "val_accuracy"] == pytest.approx(0.10)
     assert table.loc["plain", "val_accuracy"] == pytest.approx(0.125)
-    assert len(shown.axes_) == 2 and len(shown.axes_[1].lines) == 4  # 2 runs x train/validation
-    assert all(float(tick).is_integer() for tick in shown.axes_[0].get_xticks())  # whole epochs
-    full = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short})
+    assert len(shown.ax_) == 2 and len(shown.ax_[1].lines) == 4  # 2 runs x train/validation
+    assert all(float(tick).is_integer() for tick in shown.ax_[0].get_xticks())  # whole epochs
+    full = HistoryComparisonDisplay.from_histories({"bn": long, "plain": short}, draw=False)
     assert full.table().loc["bn", "epochs"] == 6
+
+
+def test_every_display_follows_one_convention():
+    """scikit-learn's: ``from_*`` draws unless ``draw=False``; ``plot(ax=...)`` draws into the
+    caller's axes; ``figure_`` and ``ax_`` are set; a wrong number of axes is refused."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from fercourse.cam import CamGridDisplay, pick_examples
+    from fercourse.evaluate.regression import RegressionReport, ValenceArousalDisplay
+
+    matplotlib.use("Agg")
+    y, proba = _known_predictions(1)
+    classes = ("a", "b", "c", "d")
+    report = ClassificationReport(classes, y, proba)
+    records = [{"epoch": 0, "loss": 2.0, "accuracy": 0.2}, {"epoch": 1, "loss": 1.5, "accuracy": 0.4}]
+    rng = np.random.default_rng(0)
+    images, maps = rng.uniform(0, 1, (len(y), 8, 8, 3)), rng.uniform(0, 1, (len(y), 8, 8))
+    examples = pick_examples(y, proba, per_class=1)
+    va = RegressionReport(rng.uniform(-1, 1, (len(y), 2)), rng.uniform(-1, 1, (len(y), 2)))
+    makers = {  # display -> (from_* with its data, number of axes it draws into)
+        "roc": (lambda **kw: RocDisplay.from_report(report, **kw), 1),
+        "confusion": (lambda **kw: ConfusionDisplay.from_report(report, **kw), 2),
+        "history": (lambda **kw: HistoryDisplay.from_history(records, **kw), 2),
+        "comparison": (lambda **kw: HistoryComparisonDisplay.from_histories({"r": records}, **kw), 2),
+        "cam grid": (lambda **kw: CamGridDisplay.from_examples(images, maps, y, proba, examples, classes, **kw),
+                     len(classes) * 2),
+        "valence/arousal": (lambda **kw: ValenceArousalDisplay.from_report(va, y, classes, **kw), 3),
+    }
+    for name, (make, count) in makers.items():
+        before = plt.get_fignums()
+        quiet = make(draw=False)
+        assert plt.get_fignums() == before and not hasattr(quiet, "figure_"), name
+        shown = make()
+        assert len(plt.get_fignums()) == len(before) + 1 and shown.figure_.number == plt.get_fignums()[-1], name
+        assert np.size(shown.ax_) == count, name
+        fig, axes = plt.subplots(1, count, squeeze=False)
+        into = quiet.plot(ax=axes[0] if count > 1 else axes[0, 0])
+        assert into is quiet and into.figure_ is fig and len(plt.get_fignums()) == len(before) + 2, name
+        assert all(ax.has_data() or ax.texts or ax.images for ax in axes.ravel()), name
+        with pytest.raises(ValueError, match=f"needs .* axes, got {count + 1}"):
+            quiet.plot(ax=plt.subplots(1, count + 1)[1])
+        plt.close("all")
 
 
 # --- training, store, resume ----------------------------------------------------------------

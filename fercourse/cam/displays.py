@@ -1,10 +1,12 @@
-"""CAM figures that keep their numbers (like ``fercourse.evaluate``'s displays)."""
+"""CAM figures that keep their numbers (like ``fercourse.evaluate``'s displays, and drawn the same
+way: :mod:`fercourse.figures`)."""
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
 
+from ..figures import axes_for, drawn
 from .overlay import overlay
 
 
@@ -26,7 +28,8 @@ class CamGridDisplay:
     title: str = ""
 
     @classmethod
-    def from_examples(cls, images, maps_by_index: dict, y_true, proba, examples, classes, title: str = ""):
+    def from_examples(cls, images, maps_by_index: dict, y_true, proba, examples, classes, title: str = "", *,
+                      ax=None, draw: bool = True) -> "CamGridDisplay":
         """``maps_by_index``: split index -> map (H, W) for every index of ``examples``."""
         predicted, confidence = np.asarray(proba).argmax(1), np.asarray(proba).max(1)
         def column(indices):
@@ -34,13 +37,14 @@ class CamGridDisplay:
             return tiles + [None] * (examples.per_class - len(tiles))
 
         tiles = {c: column(examples.misses[c]) + column(examples.hits[c]) for c in sorted(examples.hits)}
-        return cls(images, maps_by_index, tiles, tuple(classes), examples.per_class, title)
+        return drawn(cls(images, maps_by_index, tiles, tuple(classes), examples.per_class, title), draw, ax)
 
-    def plot(self, cell: float = 1.3):
-        import matplotlib.pyplot as plt
-
+    def plot(self, ax=None, cell: float = 1.3):
+        """One row of tiles per class (``ax``: classes x 2 per_class Axes; ``cell``: inches per
+        tile of a new figure)."""
         rows, cols = len(self.tiles), 2 * self.per_class
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * cell + 1.3, rows * cell + 0.4), squeeze=False)
+        fig, self.ax_ = axes_for(ax, (rows, cols), (cols * cell + 1.3, rows * cell + 0.4))
+        axes = np.reshape(self.ax_, (rows, cols))
         for r, (c, row) in enumerate(self.tiles.items()):
             for k, tile in enumerate(row):
                 ax = axes[r, k]
@@ -74,7 +78,7 @@ class PerturbationDisplay:
 
     @classmethod
     def from_maps(cls, model, images, maps_by_method: dict, classes, *, steps: int = 12, seed: int = 0,
-                  title: str = "") -> "PerturbationDisplay":
+                  title: str = "", ax=None, draw: bool = True) -> "PerturbationDisplay":
         """Deletion and insertion curves of ``model`` for each method's maps (N, H, W) and
         for a random map (the baseline), all following ``classes`` (N,)."""
         from .faithfulness import perturbation_curves, random_maps
@@ -82,19 +86,17 @@ class PerturbationDisplay:
         maps_by_method = {**maps_by_method, "random": random_maps(np.shape(images)[:3], seed)}
         curves = {m: {kind: perturbation_curves(model, images, maps, classes, kind=kind, steps=steps)
                       for kind in ("deletion", "insertion")} for m, maps in maps_by_method.items()}
-        return cls(curves, title)
+        return drawn(cls(curves, title), draw, ax)
 
     @property
     def aucs(self) -> dict:
         """method -> {"deletion": mean AUC, "insertion": mean AUC}."""
         return {m: {k: float(v.auc.mean()) for k, v in kinds.items()} for m, kinds in self.curves.items()}
 
-    def plot(self, axes=None):
-        import matplotlib.pyplot as plt
-
+    def plot(self, ax=None):
+        """Deletion and insertion side by side (``ax``: two Axes)."""
         kinds = ("deletion", "insertion")
-        if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+        self.figure_, axes = axes_for(ax, (1, 2), (9.5, 3.6))
         for ax, kind in zip(axes, kinds):
             for method, by_kind in self.curves.items():
                 if kind not in by_kind:
@@ -107,7 +109,7 @@ class PerturbationDisplay:
                    ylabel="probability of the class", title=f"{kind} (AUC; {better} is better)", ylim=(0, 1))
             ax.legend(fontsize=7)
         if self.title:
-            axes[0].figure.suptitle(self.title)
-        axes[0].figure.tight_layout()
-        self.axes_ = axes
+            self.figure_.suptitle(self.title)
+        self.figure_.tight_layout()
+        self.ax_ = axes
         return self

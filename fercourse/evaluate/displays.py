@@ -2,7 +2,8 @@
 
 Each display is built from data (``from_report``, ``from_predictions``, ``from_history``),
 holds the values behind the figure as attributes (tests and notebooks read them), and draws
-with ``plot``. The ROC and confusion figures are scikit-learn's ``RocCurveDisplay`` and
+as :mod:`fercourse.figures` says: ``from_*`` draws unless ``draw=False``, ``plot(ax=...)``
+sets ``figure_`` and ``ax_``. The ROC and confusion figures are scikit-learn's ``RocCurveDisplay`` and
 ``ConfusionMatrixDisplay`` underneath; these classes add what a multi-class chapter needs
 (every class with micro and macro averages on one axis; counts beside recall).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from ..figures import axes_for, drawn
 
 
 @dataclasses.dataclass
@@ -21,25 +24,25 @@ class RocDisplay:
     title: str = ""
 
     @classmethod
-    def from_report(cls, report, title: str = "") -> "RocDisplay":
-        return cls(report.roc(), title)
+    def from_report(cls, report, title: str = "", *, ax=None, draw: bool = True) -> "RocDisplay":
+        return drawn(cls(report.roc(), title), draw, ax)
 
     @classmethod
-    def from_predictions(cls, y_true, proba, classes, title: str = "") -> "RocDisplay":
+    def from_predictions(cls, y_true, proba, classes, title: str = "", *, ax=None, draw: bool = True) -> "RocDisplay":
         """From labels (N,) and class probabilities (N, C)."""
         from .metrics import ClassificationReport
 
-        return cls.from_report(ClassificationReport(tuple(classes), np.asarray(y_true), np.asarray(proba)), title)
+        report = ClassificationReport(tuple(classes), np.asarray(y_true), np.asarray(proba))
+        return cls.from_report(report, title, ax=ax, draw=draw)
 
     @property
     def aucs(self) -> dict[str, float]:
         return {name: c[2] for name, c in self.curves.items()}
 
     def plot(self, ax=None):
-        import matplotlib.pyplot as plt
         from sklearn.metrics import RocCurveDisplay
 
-        ax = ax or plt.subplots(figsize=(5.2, 4.6))[1]
+        self.figure_, ax = axes_for(ax, (1, 1), (5.2, 4.6))
         style = {"micro": dict(ls=":", lw=2.5, color="black"), "macro": dict(ls="--", lw=2.5, color="0.35")}
         last = len(self.curves) - 1
         self.displays_ = {}
@@ -64,27 +67,28 @@ class ConfusionDisplay:
     title: str = ""
 
     @classmethod
-    def from_report(cls, report, title: str = "") -> "ConfusionDisplay":
-        return cls(report.confusion(), report.classes, title)
+    def from_report(cls, report, title: str = "", *, ax=None, draw: bool = True) -> "ConfusionDisplay":
+        return drawn(cls(report.confusion(), report.classes, title), draw, ax)
 
     @classmethod
-    def from_predictions(cls, y_true, y_pred, classes, title: str = "") -> "ConfusionDisplay":
+    def from_predictions(cls, y_true, y_pred, classes, title: str = "", *, ax=None,
+                         draw: bool = True) -> "ConfusionDisplay":
         """From true and predicted labels (N,) each; ``classes`` names label 0, 1, ..."""
         from sklearn.metrics import confusion_matrix
 
-        return cls(confusion_matrix(y_true, y_pred, labels=range(len(classes))), tuple(classes), title)
+        matrix = confusion_matrix(y_true, y_pred, labels=range(len(classes)))
+        return drawn(cls(matrix, tuple(classes), title), draw, ax)
 
     @property
     def normalized(self) -> np.ndarray:
         rows = self.matrix.sum(axis=1, keepdims=True)
         return np.divide(self.matrix, rows, out=np.zeros(self.matrix.shape), where=rows > 0)
 
-    def plot(self, axes=None):
-        import matplotlib.pyplot as plt
+    def plot(self, ax=None):
+        """Counts and row-normalised matrix side by side (``ax``: two Axes)."""
         from sklearn.metrics import ConfusionMatrixDisplay
 
-        if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+        self.figure_, axes = axes_for(ax, (1, 2), (11, 4.4))
         names = list(self.classes)
         self.displays_ = []
         for ax, matrix, fmt, kind in ((axes[0], self.matrix, "d", "counts"),
@@ -96,7 +100,7 @@ class ConfusionDisplay:
             ax.tick_params(labelsize=7)
             ax.grid(False)
             self.displays_.append(display)
-        self.axes_ = axes
+        self.ax_ = axes
         return self
 
 
@@ -115,19 +119,17 @@ class HistoryDisplay:
     title: str = ""
 
     @classmethod
-    def from_history(cls, records: list[dict], title: str = "") -> "HistoryDisplay":
+    def from_history(cls, records: list[dict], title: str = "", *, ax=None, draw: bool = True) -> "HistoryDisplay":
         keys = [k for k in (records[0] if records else {}) if k != "epoch"]
-        return cls({k: [r[k] for r in records] for k in keys}, title)
+        return drawn(cls({k: [r[k] for r in records] for k in keys}, title), draw, ax)
 
-    def plot(self, axes=None):
-        import matplotlib.pyplot as plt
+    def plot(self, ax=None):
+        """Loss and accuracy side by side (``ax``: one Axes per metric present)."""
         from matplotlib.ticker import MaxNLocator
 
         metrics = [m for m in ("loss", "accuracy") if m in self.curves]
-        if axes is None:
-            _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
-            axes = axes[0]
-        for ax, metric in zip(axes, metrics):
+        self.figure_, self.ax_ = axes_for(ax, (1, len(metrics)), (5 * len(metrics), 3.2))
+        for ax, metric in zip(np.ravel(self.ax_), metrics):
             epochs = np.arange(1, len(self.curves[metric]) + 1)
             ax.plot(epochs, self.curves[metric], "o-", ms=3, label="train")
             if f"val_{metric}" in self.curves:
@@ -135,7 +137,6 @@ class HistoryDisplay:
             ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.legend()
-        self.axes_ = axes
         return self
 
 
@@ -151,10 +152,11 @@ class HistoryComparisonDisplay:
     title: str = ""
 
     @classmethod
-    def from_histories(cls, histories: dict[str, list[dict]], title: str = "",
-                       epochs: int | None = None) -> "HistoryComparisonDisplay":
-        return cls({name: HistoryDisplay.from_history(records[:epochs]).curves
-                    for name, records in histories.items()}, title)
+    def from_histories(cls, histories: dict[str, list[dict]], title: str = "", epochs: int | None = None, *,
+                       ax=None, draw: bool = True) -> "HistoryComparisonDisplay":
+        runs = {name: HistoryDisplay.from_history(records[:epochs], draw=False).curves
+                for name, records in histories.items()}
+        return drawn(cls(runs, title), draw, ax)
 
     def table(self):
         """Last-epoch values per run (pandas DataFrame: runs x metrics, plus epoch count)."""
@@ -164,16 +166,15 @@ class HistoryComparisonDisplay:
                 for name, c in self.runs.items()}
         return pd.DataFrame(rows).T
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
+        """Loss and accuracy side by side (``ax``: one Axes per metric present)."""
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
 
         metrics = [m for m in ("loss", "accuracy") if any(m in c for c in self.runs.values())]
-        if axes is None:
-            _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
-            axes = axes[0]
+        self.figure_, self.ax_ = axes_for(ax, (1, len(metrics)), (5 * len(metrics), 3.2))
         colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for ax, metric in zip(axes, metrics):
+        for ax, metric in zip(np.ravel(self.ax_), metrics):
             for colour, (name, curves) in zip(colours, self.runs.items()):
                 for key, style in ((metric, "--"), (f"val_{metric}", "-")):
                     if key in curves:
@@ -183,5 +184,4 @@ class HistoryComparisonDisplay:
             ax.set(xlabel="epoch", ylabel=metric, title=f"{self.title} {metric}".strip())
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
-        self.axes_ = axes
         return self

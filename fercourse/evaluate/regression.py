@@ -17,6 +17,8 @@ import dataclasses
 
 import numpy as np
 
+from ..figures import axes_for, drawn
+
 DIMENSIONS = ("valence", "arousal")
 
 
@@ -76,19 +78,28 @@ class RegressionReport:
         return cls(y_true, np.tile(np.nanmean(y_train, axis=0), (len(y_true), 1)))
 
 
+@dataclasses.dataclass
 class ValenceArousalDisplay:
     """Predicted vs true per dimension (with the identity line) and the circumplex (valence x
-    arousal) of the predictions coloured by class. ``plot()`` returns self; figure in ``figure_``."""
+    arousal) of the predictions coloured by class (drawn as :mod:`fercourse.figures` says)."""
 
-    def __init__(self, report: RegressionReport, labels: np.ndarray, classes: tuple[str, ...]):
-        self.report, self.labels, self.classes = report, np.asarray(labels), tuple(classes)
+    report: RegressionReport
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    title: str = ""
 
-    def plot(self, title: str = ""):
-        import matplotlib.pyplot as plt
+    @classmethod
+    def from_report(cls, report: RegressionReport, labels, classes, title: str = "", *, ax=None,
+                    draw: bool = True) -> "ValenceArousalDisplay":
+        """``labels`` (N,): each image's class, for the circumplex's colours."""
+        return drawn(cls(report, np.asarray(labels), tuple(classes), title), draw, ax)
+
+    def plot(self, ax=None):
+        """The two dimensions and the circumplex (``ax``: three Axes)."""
         import seaborn as sns
 
         y, p = self.report.y_true, self.report.y_pred
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
+        fig, axes = axes_for(ax, (1, 3), (12, 3.9))
         scores = self.report.table()
         for d, (ax, name) in enumerate(zip(axes, self.report.dimensions)):
             ax.scatter(y[:, d], p[:, d], s=6, alpha=0.5)
@@ -106,10 +117,10 @@ class ValenceArousalDisplay:
         ax.set(xlim=(-1, 1), ylim=(-1, 1), xlabel="predicted valence", ylabel="predicted arousal", aspect="equal",
                title="circumplex of the predictions")
         ax.legend(fontsize=7, markerscale=2, ncol=2, loc="lower left")
-        if title:
-            fig.suptitle(title)
+        if self.title:
+            fig.suptitle(self.title)
         fig.tight_layout()
-        self.figure_, self.axes_ = fig, axes
+        self.figure_, self.ax_ = fig, axes
         return self
 
 

@@ -10,20 +10,40 @@ middle with "...", so two different arrays would share a key.
 - dataclass instances: their class name and fields;
 - NumPy arrays (and array-likes): shape, dtype and every byte, hashed a slice at a time (a
   memory-mapped split of real data is keyed with bounded memory);
-- Keras models: their architecture and weights (:func:`model_digest`).
+- Keras models: their architecture and weights (:func:`model_digest`);
+- code: :func:`code_digest` of the modules that compute a result, instead of version numbers
+  bumped by hand (which get forgotten, and then old results are reused).
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 
 HASH_BLOCK = 64 << 20  # bytes of an array hashed at a time
 
 
-ARCHITECTURE_VERSION = 2  # 2: dtype policies count (1 dropped every nested "name", theirs too)
+@functools.lru_cache(maxsize=None)
+def code_digest(*modules: str) -> str:
+    """A digest (16 hex digits) of the code of ``modules`` (dotted names): their syntax trees
+    without docstrings, so that editing a comment or a docstring keeps what was cached and editing
+    code discards it. Read from the source files, without importing the modules."""
+    digest = hashlib.sha256()
+    for name in modules:
+        tree = ast.parse(Path(importlib.util.find_spec(name).origin).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(f"{name}\0{ast.dump(tree)}\0".encode())
+    return digest.hexdigest()[:16]
 
 
 def architecture_digest(model) -> str:
@@ -34,7 +54,7 @@ def architecture_digest(model) -> str:
     out: Keras numbers unnamed layers by how many were made before, which is not architecture.
     Only the layer's own name: the name inside a layer's dtype policy ("float32",
     "mixed_bfloat16") is architecture - a head rebuilt in float32 must not reload weights trained
-    in bfloat16 (it did, before ``ARCHITECTURE_VERSION`` 2).
+    in bfloat16.
     """
     def layers(m):
         for layer in m.layers:
@@ -49,7 +69,7 @@ def architecture_digest(model) -> str:
             for layer in layers(model)]
     rows.append([list(model.input_shape) if not isinstance(model.input_shape, list) else model.input_shape,
                  int(model.count_params())])
-    return key({"layers": rows, "version": ARCHITECTURE_VERSION}, length=16)
+    return key({"layers": rows}, length=16)
 
 
 def weights_digest(model) -> str:

@@ -17,7 +17,7 @@ The interpreter is LiteRT's (``ai_edge_litert``) when installed, else ``tf.lite`
 
 Conversions and the interpreter's predictions are cached (``<cache>/exports/``): a flatbuffer
 is keyed by the converted model's architecture and weights, the format, the calibration images,
-the TensorFlow version and, for int8, ``INT8_RECIPE``; predictions by the flatbuffer's and the
+the TensorFlow version and this module's code; predictions by the flatbuffer's and the
 images' checksums. Both are deterministic, so a re-run of the chapter converts nothing and only
 re-measures the latency.
 """
@@ -37,7 +37,6 @@ from .inference import outputs
 from .memo import cached_array, cached_bytes
 
 FORMATS = ("float32", "float16", "int8")
-INT8_RECIPE = 2  # part of the int8 cache key: 2 = with rescale_standardization
 
 
 def float32_copy(model):
@@ -248,11 +247,10 @@ def score_exports(name: str, model, images: np.ndarray, labels: np.ndarray, repr
 
 def cached_tflite(model, kind: str, representative: np.ndarray | None = None) -> bytes:
     """:func:`to_tflite`, converted once per (architecture, weights, format, calibration images,
-    TensorFlow version, and for int8 ``INT8_RECIPE``)."""
+    TensorFlow version and this module's code)."""
     tf, _ = import_tensorflow()
     calibration = np.asarray(representative) if kind == "int8" and representative is not None else None
-    recipe = (INT8_RECIPE,) if kind == "int8" else ()  # the float formats' keys stay as they were
-    return cached_bytes(kind, (model, calibration, tf.__version__, *recipe),
+    return cached_bytes(kind, (model, calibration, tf.__version__),
                         lambda: to_tflite(model, kind, representative), folder="exports", suffix=".tflite")
 
 

@@ -2,8 +2,8 @@
 
 Some analyses of a trained model cost more than loading it: Score-CAM runs the network once per
 channel and image, deletion/insertion curves once per step and image. Their results depend only
-on the model (architecture and weights), the input arrays and the parameters, so a result is
-keyed by exactly those (and ``RESULTS_VERSION``); a warm re-run of a chapter reads it, and any
+on the model (architecture and weights), the input arrays, the parameters and the code that
+computes them, so a result is keyed by exactly those; a warm re-run of a chapter reads it, and any
 change to weights, inputs or parameters computes it again. Files are checksummed and written
 atomically, like every other cache.
 """
@@ -13,20 +13,25 @@ import numpy as np
 
 from . import atomic, digests, paths
 
-RESULTS_VERSION = 1  # bump when a cached computation changes, so old results are not reused
-
-
-def key_of(*parts) -> str:
+def key_of(*parts, code: str | None = None) -> str:
     """A digest of ``parts`` in their canonical form (:mod:`fercourse.digests`: arrays by shape,
     dtype and bytes, Keras models by architecture and weights; anything without a canonical
-    form is refused)."""
-    return digests.key(f"v{RESULTS_VERSION}", *parts)
+    form is refused), and of the code of module ``code`` (:func:`fercourse.digests.code_digest`)."""
+    return digests.key(*parts, *([digests.code_digest(code)] if code else []))
 
 
-def cached_bytes(name: str, parts: tuple, compute, *, folder: str = "results", suffix: str = "") -> bytes:
-    """``compute()`` (bytes), computed once per ``key_of(name, *parts)`` and kept as
-    ``<cache>/<folder>/<name>-<key><suffix>`` (checksummed, written atomically)."""
-    path = paths.cache_dir() / folder / f"{name}-{key_of(name, *parts)}{suffix}"
+def _code_of(compute) -> str | None:
+    """The fercourse module that defines ``compute``: its code is part of the result's key."""
+    module = getattr(compute, "__module__", None) or ""
+    return module if module.startswith("fercourse.") else None
+
+
+def cached_bytes(name: str, parts: tuple, compute, *, folder: str = "results", suffix: str = "",
+                 code: str | None = None) -> bytes:
+    """``compute()`` (bytes), computed once per ``key_of(name, *parts)`` and the code of the
+    module defining ``compute`` (or ``code``), kept as ``<cache>/<folder>/<name>-<key><suffix>``
+    (checksummed, written atomically)."""
+    path = paths.cache_dir() / folder / f"{name}-{key_of(name, *parts, code=code or _code_of(compute))}{suffix}"
 
     def make(tmp):
         data = compute()
@@ -45,4 +50,5 @@ def cached_array(name: str, parts: tuple, compute, *, folder: str = "results") -
         np.save(buffer, np.asarray(compute()))
         return buffer.getvalue()
 
-    return np.load(io.BytesIO(cached_bytes(name, parts, as_npy, folder=folder, suffix=".npy")))
+    data = cached_bytes(name, parts, as_npy, folder=folder, suffix=".npy", code=_code_of(compute))
+    return np.load(io.BytesIO(data))

@@ -273,3 +273,43 @@ def test_what_is_trained_from_a_stored_run_follows_its_weights_not_its_entry_nam
     model.set_weights([w + 1 for w in model.get_weights()])
     assert recipes._weights_of(source) != before_name
     assert digests.key({"classifier": model}) != before_key
+
+
+def test_code_digests_follow_code_not_comments_or_docstrings(tmp_path, monkeypatch):
+    """What replaces hand-bumped version numbers: the syntax tree of the code that computes a
+    result, docstrings left out."""
+    from fercourse import digests
+
+    package = tmp_path / "codepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    source = package / "m.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest(text):
+        source.write_text(text)
+        digests.code_digest.cache_clear()
+        return digests.code_digest("codepkg.m")
+
+    base = digest('"""Doc."""\ndef f(x):\n    """Its doc."""\n    return x + 1\n')
+    assert digest('"""Other doc."""\n# a comment\n\n\ndef f(x):\n    return x + 1  # why\n') == base
+    assert digest('"""Doc."""\ndef f(x):\n    return x + 2\n') != base
+    assert digest('"""Doc."""\ndef f(y):\n    return y + 1\n') != base
+    digests.code_digest.cache_clear()
+
+
+def test_memo_results_and_the_built_in_set_are_keyed_by_their_code(monkeypatch, tmp_path):
+    from fercourse import digests, memo
+    from fercourse.synthetic import generate
+
+    monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))
+    real = digests.code_digest
+    compute = generate.action_unit_ceiling  # any fercourse function: its module's code is in the key
+    before = memo.key_of("r", 1, code=memo._code_of(compute))
+    small = dict(train_per_class=1, validation_per_class=1, image_size=32)
+    first = generate.ensure_dataset(**small).root
+    monkeypatch.setattr(digests, "code_digest", lambda *m: "f" + real(*m)[1:])
+    assert memo.key_of("r", 1, code=memo._code_of(compute)) != before
+    assert generate.ensure_dataset(**small).root != first  # edited generator code: drawn anew
+    assert memo._code_of(lambda: 1) is None  # code outside fercourse: not part of the key
+    assert memo._code_of(compute) == "fercourse.synthetic.generate"

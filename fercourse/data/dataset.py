@@ -35,8 +35,8 @@ from .labels import match_valence_arousal
 from .root import DataRoot, resolve_data_root
 from .rows import take_rows
 
-# 2: meta.json carries the decoded content's digest (``_content_digest``), the data fingerprint.
-CACHE_VERSION = 2
+# The code that decodes images and writes the cache: part of the fingerprint, so a change decodes anew.
+DECODING_CODE = ("fercourse.data.dataset", "fercourse.data.decode", "fercourse.data.rows")
 SPLIT_ORDER = ("train", "validation", "test")
 
 
@@ -148,7 +148,7 @@ class ExpressionDataset:
 
 def _fingerprint(root: Path, layouts, options: dict) -> str:
     digest = hashlib.sha256()
-    digests.feed(digest, {"version": CACHE_VERSION, **options})
+    digests.feed(digest, {"code": digests.code_digest(*DECODING_CODE), **options})
     for name in sorted(layouts):
         layout = layouts[name]
         entries = [p for files in layout.files.values() for p in files] + list(layout.label_tables)

@@ -24,12 +24,10 @@ import threading
 
 import numpy as np
 
+from .. import digests
 from .errors import DataError
 
 FACE_MODES = ("as-is", "crop", "align")
-# Part of the decoded-image cache key whenever faces are detected: bump it when the detection or
-# cropping *code* changes (a change of setting changes the key by itself: see DetectorSettings).
-DETECTOR_VERSION = 1
 DEFAULT_MARGIN = 0.15
 
 
@@ -78,7 +76,7 @@ class FaceOptions:
         """What the decoded-image cache key needs (None for "as-is": older caches stay valid)."""
         if not self.active:
             return None
-        return {"mode": self.mode, "margin": round(float(self.margin), 6), "detector": DETECTOR_VERSION,
+        return {"mode": self.mode, "margin": round(float(self.margin), 6), "detector": digests.code_digest(__name__),
                 "settings": dataclasses.asdict(DETECTOR)}
 
 

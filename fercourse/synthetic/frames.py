@@ -10,12 +10,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .. import digests
 from ..classes import AFFECTNET_CLASSES
 from .expressions import sample_expression
 from .faces import background, render_face, sample_identity
-from .generate import FACE_BOX, GENERATOR_VERSION
+from .generate import FACE_BOX, GENERATOR_CODE
 
-FRAMES_VERSION = 1  # with GENERATOR_VERSION in the folder name: a change regenerates the frames
 
 
 def compose_frame(rng: np.random.Generator, size: int = 256, *, face: bool = True,
@@ -86,7 +86,8 @@ def ensure_frames(per_class: int = 3, seed: int = 0, size: int = 256):
 
     from .. import atomic, paths
 
-    root = paths.cache_dir() / "generated" / f"frames-v{GENERATOR_VERSION}.{FRAMES_VERSION}-seed{seed}-{per_class}-{size}px"
+    code = digests.code_digest(*GENERATOR_CODE, "fercourse.synthetic.frames")[:8]  # a change draws them anew
+    root = paths.cache_dir() / "generated" / f"frames-{code}-seed{seed}-{per_class}-{size}px"
     if not (root / "known_boxes.json").exists():
         with atomic.publish_dir(root) as tmp:
             known = write_frames(tmp, per_class, seed, size)

@@ -19,12 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import atomic, paths, timings
+from .. import atomic, digests, paths, timings
 from ..classes import AFFECTNET_CLASSES
 from .expressions import REGION_BITS, sample_expression
 from .faces import CANVAS, apply_pose, background, occluder, render_face, sample_identity, sample_pose
 
-GENERATOR_VERSION = 3
+# The code that draws the images: part of the set's folder name, so a change draws it anew.
+GENERATOR_CODE = ("fercourse.synthetic.generate", "fercourse.synthetic.faces", "fercourse.synthetic.expressions")
 # v3 frames the face like AffectNet's crops: the canvas is cut to this box (x0, y0, x1, y1)
 # around the face before resizing, so the face fills most of the image and the background,
 # with its strong edges, is a small share of it (v2 kept the whole canvas: a small face in clutter).
@@ -120,7 +121,7 @@ def write_dataset(root: Path, seed: int = 0, train_per_class: int = 150, validat
             rows = list(pool.map(lambda job: _write_sample(root, seed, split, job[0], job[1], image_size), jobs))
             table = "file,valence,arousal,intensity\n" + "\n".join(rows) + "\n"
             (root / folder / "valence_arousal.csv").write_text(table, encoding="utf-8")
-    manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "train_per_class": train_per_class,
+    manifest = {"generator_code": digests.code_digest(*GENERATOR_CODE), "seed": seed, "train_per_class": train_per_class,
                 "validation_per_class": validation_per_class, "image_size": image_size,
                 "classes": list(AFFECTNET_CLASSES), "note": "procedurally generated; not AffectNet"}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -136,7 +137,7 @@ def ensure_dataset(seed: int = 0, train_per_class: int = 150, validation_per_cla
     for name, value in (("train_per_class", train_per_class), ("validation_per_class", validation_per_class)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    key = f"expressions-v{GENERATOR_VERSION}-seed{seed}-{train_per_class}x{validation_per_class}-{image_size}px"
+    key = f"expressions-{digests.code_digest(*GENERATOR_CODE)[:8]}-seed{seed}-{train_per_class}x{validation_per_class}-{image_size}px"
     root = paths.cache_dir() / "generated" / key
     info = GeneratedDataset(root, seed, train_per_class, validation_per_class, image_size)
     if (root / "manifest.json").exists():

@@ -20,7 +20,7 @@ import dataclasses
 import time
 from typing import Callable
 
-from .. import atomic, reproducible, timings
+from .. import atomic, digests, reproducible, timings
 from ..env import import_tensorflow, native_log_to_file
 from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
@@ -190,7 +190,7 @@ def _train(name, build, train_data, val_data, config, *, data_fingerprint, weigh
         model = build()
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
                             data=data_fingerprint, weights=weights_source, policy=policy, loss=loss,
-                            monitor_split=HOLD_OUT_METHOD, loop=LOOP_VERSION,
+                            monitor_split=HOLD_OUT_METHOD, code=digests.code_digest(*TRAINING_CODE),
                             **({"extra": key} if key else {}))
     if stored_only and not entry.complete():  # checked before the lock: asking creates nothing
         raise NotInStoreError(f"{name}: no stored run with these settings ({entry.folder.name})", entry)
@@ -210,10 +210,10 @@ def _train(name, build, train_data, val_data, config, *, data_fingerprint, weigh
                         weights_description=weights_description, verbose=verbose)
 
 
-# Bumped when the training loop changes what a run computes (stored runs are then retrained):
-# 2 = one repeated iterator for the whole run (``one_iterator``); 3 = the fused Adam
-# (``fused_adam``: Keras' arithmetic in one kernel, but its own rounding, so another trajectory).
-LOOP_VERSION = 3
+# The code that decides what a run computes besides the model's configuration (the loop, the
+# optimizer, the custom layers' arithmetic): part of the store key, so a change retrains.
+TRAINING_CODE = ("fercourse.train.fit", "fercourse.train.checkpoints", "fercourse.train.fused_adam",
+                 "fercourse.models.batch_norm", "fercourse.models.blurpool", "fercourse.models.standardize")
 
 
 def one_iterator(dataset):

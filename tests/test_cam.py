@@ -203,8 +203,8 @@ def test_region_table_has_one_row_per_class_with_chance():
 def test_cam_sentences_follow_the_numbers():
     import pandas as pd
 
-    from fercourse.cam.narrate import (failure_sentence, faithfulness_sentence, improvement_sentence,
-                                       penalty_sentence, region_sentence)
+    from fercourse.narrate import (failure_sentence, faithfulness_sentence, improvement_sentence,
+                                   penalty_sentence, region_sentence)
 
     table = pd.DataFrame({"pointing": [np.nan, 0.8, 0.1], "energy": [np.nan, 0.4, 0.1],
                           "chance": [np.nan, 0.2, 0.2]}, index=["neutral", "happy", "sad"])

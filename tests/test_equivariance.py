@@ -164,7 +164,7 @@ def test_a_cnn_generalises_across_positions_where_a_dense_network_does_not(tf_ke
 def test_q1_sentences_follow_the_numbers():
     import pandas as pd
 
-    from fercourse.theory.equivariance import consistency_sentence, layer_sentence
+    from fercourse.narrate import consistency_sentence, layer_sentence
 
     table = pd.DataFrame({"layer": ["c1", "p1", "c1", "p1"], "stride": [1, 2, 1, 2], "shift": [1, 1, 2, 2],
                           "error": [0.1, 0.9, 0.1, 0.2]})

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import says
 
-from fercourse import export
+from fercourse import export, narrate
 from fercourse.env import import_tensorflow
 
 
@@ -104,12 +104,12 @@ def test_the_export_sentences_follow_the_numbers():
         model, fmt, mb, ms, acc, keras_acc, 0.99)
     rows = [row("a", "float32", 15.0, 0.9), row("a", "int8", 3.8, 0.9, ms=1.4),
             row("b (batch norm)", "float32", 15.0, 0.8), row("b (batch norm)", "int8", 4.5, 0.7, 0.8)]
-    text = export.export_sentences(rows, row("b (batch norm), not folded", "float32", 15.0, 0.8, ms=6.0),
+    text = narrate.export_sentences(rows, row("b (batch norm), not folded", "float32", 15.0, 0.8, ms=6.0),
                                    folded_tensors=40, unfolded_tensors=52)
     assert says(text, "a: int8 3.8 MB 3.9x smaller", "1.4 ms 5.0 ms", "99.0%", "keeps", "meets")
     assert says(text, "b (batch norm): int8 4.5 MB 3.3x smaller", "loses 10.0 points", "misses")
     assert says(text, "12 of 52 tensors", "6.0 ms unfolded", "5.0 ms folded")
-    same = export.export_sentences(rows, row("b (batch norm), x", "float32", 15.0, 0.8), 40, 40)
+    same = narrate.export_sentences(rows, row("b (batch norm), x", "float32", 15.0, 0.8), 40, 40)
     assert says(same, "already folded", "same 40 tensors") and not says(same, "removed")
 
 

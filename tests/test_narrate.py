@@ -1,10 +1,11 @@
-"""Prose computed from results: the verdicts follow the numbers (fercourse.evaluate.narrate)."""
+"""Prose computed from results: the verdicts follow the numbers (fercourse.narrate)."""
 import numpy as np
 import pandas as pd
 
 from conftest import says
 
-from fercourse.evaluate import ClassificationReport, narrate
+from fercourse import narrate
+from fercourse.evaluate import ClassificationReport
 
 
 def _report(y_true, y_pred, classes=("a", "b", "c")):

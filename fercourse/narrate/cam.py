@@ -1,5 +1,4 @@
-"""Sentences about explanation maps, decided by the numbers passed in (see
-``fercourse.evaluate.narrate``: the chapter's text must follow the run)."""
+"""Sentences about explanation maps: regions, failures, faithfulness, the GAP variant, the penalty."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,9 +1,4 @@
-"""Sentences computed from results, so that a chapter's prose cannot contradict its outputs.
-
-A notebook that says "the plain form is better" must still be right when it is re-run on
-another machine. These helpers turn reports into Markdown (render it with
-``IPython.display.Markdown``); every comparison in them is decided by the numbers passed in.
-"""
+"""Sentences about classifiers: rankings, fit, the confusions that matter, chance level."""
 from __future__ import annotations
 
 import numpy as np

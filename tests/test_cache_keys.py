@@ -201,7 +201,7 @@ def test_the_hold_out_is_scikit_learns_stratified_split():
     it, in proportion; a class with one image stays in training."""
     from sklearn.model_selection import train_test_split
 
-    from fercourse.data.dataset import _held_indices
+    from fercourse.data.holdout import held_indices as _held_indices
 
     labels = np.repeat(np.arange(4), [40, 20, 10, 1])
     held = _held_indices(labels, 0.1, seed=5)
@@ -214,15 +214,17 @@ def test_the_hold_out_is_scikit_learns_stratified_split():
     assert _held_indices(np.array([0, 1, 2]), 0.5, seed=0).size == 0  # nothing to stratify
 
 
-def test_the_hold_out_method_is_part_of_every_store_key(tf_keras, tmp_path, monkeypatch):
-    from fercourse.train import fit
+def test_the_hold_out_code_is_part_of_every_store_key(tf_keras, tmp_path, monkeypatch):
+    from fercourse import digests
 
     tf, keras = tf_keras
     x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(8)
     store, config = ModelStore(tmp_path / "store"), TrainConfig(epochs=1)
     first = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
-    monkeypatch.setattr(fit, "HOLD_OUT_METHOD", fit.HOLD_OUT_METHOD + 1)
+    real = digests.code_digest
+    monkeypatch.setattr(digests, "code_digest",  # as if the hold-out's code had been edited
+                        lambda *m: real(*m) + ("edited" if "fercourse.data.holdout" in m else ""))
     second = train("net", lambda: _dense(keras), ds, ds, config, data_fingerprint="d", store=store, verbose=0)
     assert not second.from_store and second.entry.folder != first.entry.folder
 

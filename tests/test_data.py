@@ -8,7 +8,7 @@ from PIL import Image
 
 from fercourse import paths
 from fercourse.data import DataError, canonical_class, load_dataset, resolve_data_root
-from fercourse.data import dataset as dataset_module
+from fercourse.data import decoded as decoded_module
 from fercourse.classes import AFFECTNET_CLASSES
 from fercourse.data.pipeline import as_tf_dataset
 
@@ -185,7 +185,7 @@ def test_decoded_images_are_cached_and_invalidated_by_changes(tmp_path, monkeypa
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although nothing changed")
 
-    monkeypatch.setattr(dataset_module, "decode_file", no_decoding)
+    monkeypatch.setattr(decoded_module, "decode_file", no_decoding)
     second = load_dataset(root, image_size=16, **SILENT)
     assert second.fingerprint == first.fingerprint
     np.testing.assert_array_equal(second["train"].images, first["train"].images)

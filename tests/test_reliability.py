@@ -200,16 +200,17 @@ def test_two_processes_needing_the_same_result_compute_it_once(cache):
 
 def test_two_processes_loading_the_same_folder_decode_it_once(cache, tmp_path, monkeypatch):
     from fercourse.data import dataset as dataset_module
+    from fercourse.data import decoded
 
     root = _tree(tmp_path / "data", per_class=(2, 1))
-    builds, real = [], dataset_module._build_cache
+    builds, real = [], decoded.build
 
     def slow_build(*args, **kwargs):
         builds.append(1)
         time.sleep(0.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dataset_module, "_build_cache", slow_build)
+    monkeypatch.setattr(decoded, "build", slow_build)
     loaded = _side_by_side(lambda: dataset_module.load_dataset(root, image_size=16, log=lambda *a: None))
     assert len(builds) == 1
     np.testing.assert_array_equal(np.asarray(loaded[0]["train"].images), np.asarray(loaded[1]["train"].images))
@@ -626,7 +627,7 @@ def test_a_set_larger_than_the_threshold_streams_with_bounded_memory(tmp_path):
     code = textwrap.dedent(f"""
         import resource, numpy as np
         from fercourse.env import import_tensorflow
-        from fercourse.data.dataset import ImageSplit, hold_out
+        from fercourse.data import ImageSplit, hold_out
         from fercourse.data.pipeline import as_tf_dataset
         from fercourse.data.rows import ImageRows
         tf, _ = import_tensorflow()

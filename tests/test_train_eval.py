@@ -155,7 +155,7 @@ def test_a_memo_key_is_the_whole_array_hashed_in_slices(tmp_path, monkeypatch):
 
 
 def test_predict_split_is_kept_per_weights_and_images(tf_keras, tmp_path, monkeypatch):
-    from fercourse.data.dataset import ImageSplit
+    from fercourse.data import ImageSplit
     from fercourse.data.pipeline import as_tf_dataset
     from fercourse.evaluate import predict_split
 

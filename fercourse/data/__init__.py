@@ -5,7 +5,9 @@
     print(data.describe()); data.counts()
 """
 from ..classes import AFFECTNET_CLASSES, canonical_class
-from .dataset import ExpressionDataset, ImageSplit, ScanReport, hold_out, load_dataset
+from .dataset import load_dataset
+from .holdout import hold_out
+from .splits import ExpressionDataset, ImageSplit, ScanReport
 from .errors import DataError
 from .root import DataRoot, resolve_data_root
 

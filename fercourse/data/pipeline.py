@@ -8,7 +8,7 @@ from the cache file batch by batch instead of being copied into the pipeline.
 """
 from __future__ import annotations
 
-from .dataset import ImageSplit
+from .splits import ImageSplit
 from .rows import RowReader, should_stream
 
 

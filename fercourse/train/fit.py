@@ -22,7 +22,6 @@ from typing import Callable
 
 from .. import atomic, digests, reproducible, timings
 from ..env import import_tensorflow, native_log_to_file
-from ..data.dataset import HOLD_OUT_METHOD
 from ..errors import NotInStoreError
 from .checkpoints import BestCheckpoint, EpochBackup
 from .fused_adam import adam
@@ -190,7 +189,7 @@ def _train(name, build, train_data, val_data, config, *, data_fingerprint, weigh
         model = build()
         entry = store.entry(name, architecture=architecture_digest(model), config=dataclasses.asdict(config),
                             data=data_fingerprint, weights=weights_source, policy=policy, loss=loss,
-                            monitor_split=HOLD_OUT_METHOD, code=digests.code_digest(*TRAINING_CODE),
+                            code=digests.code_digest(*TRAINING_CODE),
                             **({"extra": key} if key else {}))
     if stored_only and not entry.complete():  # checked before the lock: asking creates nothing
         raise NotInStoreError(f"{name}: no stored run with these settings ({entry.folder.name})", entry)
@@ -213,7 +212,8 @@ def _train(name, build, train_data, val_data, config, *, data_fingerprint, weigh
 # The code that decides what a run computes besides the model's configuration (the loop, the
 # optimizer, the custom layers' arithmetic): part of the store key, so a change retrains.
 TRAINING_CODE = ("fercourse.train.fit", "fercourse.train.checkpoints", "fercourse.train.fused_adam",
-                 "fercourse.models.batch_norm", "fercourse.models.blurpool", "fercourse.models.standardize")
+                 "fercourse.models.batch_norm", "fercourse.models.blurpool", "fercourse.models.standardize",
+                 "fercourse.data.holdout")  # the monitor slice
 
 
 def one_iterator(dataset):

@@ -13,11 +13,12 @@ import numpy as np
 
 from . import atomic, digests, paths
 
-def key_of(*parts, code: str | None = None) -> str:
+def key_of(*parts, code: str | tuple[str, ...] | None = None) -> str:
     """A digest of ``parts`` in their canonical form (:mod:`fercourse.digests`: arrays by shape,
     dtype and bytes, Keras models by architecture and weights; anything without a canonical
-    form is refused), and of the code of module ``code`` (:func:`fercourse.digests.code_digest`)."""
-    return digests.key(*parts, *([digests.code_digest(code)] if code else []))
+    form is refused), and of the code of the module(s) ``code`` (:func:`fercourse.digests.code_digest`)."""
+    modules = (code,) if isinstance(code, str) else tuple(code or ())
+    return digests.key(*parts, *([digests.code_digest(*modules)] if modules else []))
 
 
 def _code_of(compute) -> str | None:
@@ -27,7 +28,7 @@ def _code_of(compute) -> str | None:
 
 
 def cached_bytes(name: str, parts: tuple, compute, *, folder: str = "results", suffix: str = "",
-                 code: str | None = None) -> bytes:
+                 code: str | tuple[str, ...] | None = None) -> bytes:
     """``compute()`` (bytes), computed once per ``key_of(name, *parts)`` and the code of the
     module defining ``compute`` (or ``code``), kept as ``<cache>/<folder>/<name>-<key><suffix>``
     (checksummed, written atomically)."""

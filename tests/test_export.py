@@ -131,7 +131,7 @@ def test_conversions_and_predictions_are_cached_and_keyed_by_the_weights(trained
         raise AssertionError("converted again")
 
     real = export.to_tflite
-    monkeypatch.setattr(export, "to_tflite", no_conversion)
+    monkeypatch.setattr(export.tflite, "to_tflite", no_conversion)
     _, keras = import_tensorflow()
     predict = keras.Model.predict
     monkeypatch.setattr(keras.Model, "predict", lambda *a, **k: no_conversion())
@@ -140,7 +140,7 @@ def test_conversions_and_predictions_are_cached_and_keyed_by_the_weights(trained
     strip = lambda rows: [(r.format, r.megabytes, r.accuracy, r.keras_accuracy, r.argmax_agreement)  # noqa: E731
                           for r in rows]
     assert strip(again) == strip(first)
-    monkeypatch.setattr(export, "to_tflite", real)
+    monkeypatch.setattr(export.tflite, "to_tflite", real)
     monkeypatch.setattr(keras.Model, "predict", predict)
     other = export.float32_copy(model)
     other.get_layer("predictions").set_weights([w * 0 for w in other.get_layer("predictions").get_weights()])
@@ -196,7 +196,7 @@ def test_int8_gives_the_centred_image_its_own_fine_scale(trained_small_vgg, monk
         return found[0]
 
     rescaled = centred_scale()
-    monkeypatch.setattr(export, "standardization_divisor", lambda images: 1.0)
+    monkeypatch.setattr(export.tflite, "standardization_divisor", lambda images: 1.0)
     as_trained = centred_scale()
     assert rescaled <= 1.2 * needed
     assert as_trained >= 2.5 * needed

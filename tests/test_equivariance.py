@@ -115,7 +115,7 @@ def test_p4_lifting_is_rotation_equivariant_and_a_plain_convolution_is_not():
 
 
 def test_activation_centroid_finds_a_blob():
-    from fercourse.theory.equivariance import activation_centroid
+    from fercourse.theory.model_equivariance import activation_centroid
 
     maps = np.zeros((1, 10, 10, 2))
     maps[0, 2, 7, 0] = 1.0
@@ -124,7 +124,7 @@ def test_activation_centroid_finds_a_blob():
 
 
 def test_layer_errors_of_a_circular_model_are_zero_for_multiples_of_each_stride(tf_keras):
-    from fercourse.theory.equivariance import layer_errors
+    from fercourse.theory.model_equivariance import layer_errors
 
     _, keras = tf_keras
     keras.utils.set_random_seed(0)
@@ -139,7 +139,7 @@ def test_layer_errors_of_a_circular_model_are_zero_for_multiples_of_each_stride(
 
 
 def test_the_shift_theorem_holds_symbolically_and_numerically():
-    from fercourse.theory.equivariance import correlate, symbolic_shift_check
+    from fercourse.theory.shift_theorem import correlate, symbolic_shift_check
 
     diffs, example = symbolic_shift_check(5)
     assert diffs.is_zero_matrix and "L_1 f" in example
@@ -211,7 +211,7 @@ def test_blur_pool_equals_a_depthwise_convolution_with_the_binomial_filter(tf_ke
 def test_consistency_curve_of_a_model_is_computed_once_and_equals_the_plain_one(tf_keras, tmp_path, monkeypatch):
     import pandas as pd
 
-    from fercourse.theory.equivariance import consistency_curve, model_consistency_curve
+    from fercourse.theory.model_equivariance import consistency_curve, model_consistency_curve
 
     _, keras = tf_keras
     monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path))

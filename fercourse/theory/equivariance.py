@@ -1,6 +1,9 @@
 """Translation equivariance, measured: shift operators, the equivariance error of any callable,
-shift consistency of a classifier (Zhang 2019), and anti-aliased down-sampling (its Keras layer:
-:mod:`fercourse.models.blurpool`; sentences about the results: :mod:`fercourse.narrate`).
+shift consistency of a classifier (Zhang 2019), anti-aliased down-sampling and a rotation-lifting
+convolution, all in NumPy. Elsewhere: the same measured on a trained Keras model
+(:mod:`~fercourse.theory.model_equivariance`), the shift theorem in sympy
+(:mod:`~fercourse.theory.shift_theorem`), the Keras anti-aliasing layer
+(:mod:`fercourse.models.blurpool`) and the sentences about the results (:mod:`fercourse.narrate`).
 
 Arrays are channels-last: a 1-D signal is (..., L, C) or (L,), an image (..., H, W, C). The
 shift ``L_t`` moves content *forward*: ``(L_t x)[i] = x[i - t]``.
@@ -73,7 +76,8 @@ def fourier_shift(x, t) -> np.ndarray:
     return np.real(np.fft.ifftn(spectrum, axes=axes))
 
 
-def _crop(y, border: int, dims: int) -> np.ndarray:
+def crop(y, border: int, dims: int) -> np.ndarray:
+    """``y`` without ``border`` pixels on each side of its last ``dims`` spatial axes."""
     if border <= 0:
         return y
     index = [slice(None)] * y.ndim
@@ -102,8 +106,8 @@ def equivariance_error(f, x, t, *, stride: int = 1, mode: str = "circular", bord
         moved = shift(y, tuple(int(o) for o in out_offsets) if dims > 1 else int(out_offsets[0]), mode)
     else:
         moved = fourier_shift(y, out_offsets if dims > 1 else out_offsets[0])
-    a, b = _crop(y_shifted_input, border, dims), _crop(moved, border, dims)
-    norm = np.linalg.norm(_crop(y, border, dims))
+    a, b = crop(y_shifted_input, border, dims), crop(moved, border, dims)
+    norm = np.linalg.norm(crop(y, border, dims))
     return float(np.linalg.norm(a - b) / norm) if norm > 0 else float(np.linalg.norm(a - b))
 
 
@@ -187,82 +191,6 @@ def binomial_filter(size: int = 3) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def layer_errors(model, images, shifts, layers=None, mode: str = "circular", border: int = 0):
-    """Equivariance error of each layer's output of a Keras ``model`` on ``images`` (B, S, S, 3).
-
-    ``layers``: names (default: every layer with a 4-D output). Shifts are diagonal, ``(t, t)``
-    for t in ``shifts``; the output shift is ``t / stride`` with stride = input size / map size
-    (sub-pixel where not whole). Returns a DataFrame: layer, map size, stride, shift, error.
-    """
-    import pandas as pd
-
-    from ..env import import_tensorflow
-
-    _, keras = import_tensorflow()
-    size = model.input_shape[1]
-    names = layers or [layer.name for layer in model.layers
-                       if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4]
-    tap = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-    rows = []
-
-    def outputs(x):
-        out = tap.predict_on_batch(np.asarray(x, np.float32))
-        return out if isinstance(out, (list, tuple)) else [out]
-
-    base = outputs(images)
-    for t in shifts:
-        moved = outputs(shift(images, (t, t), mode))
-        for name, y, y2 in zip(names, base, moved):
-            y, y2 = np.asarray(y, np.float64), np.asarray(y2, np.float64)
-            stride = size // y.shape[1]
-            out_t = t / stride
-            expected = (shift(y, (int(out_t),) * 2, mode) if float(out_t).is_integer()
-                        else fourier_shift(y, (out_t, out_t)))
-            a, b = _crop(y2, border, 2), _crop(expected, border, 2)
-            rows.append({"layer": name, "map size": y.shape[1], "stride": stride, "shift": t,
-                         "error": float(np.linalg.norm(a - b) / max(np.linalg.norm(_crop(y, border, 2)), 1e-12))})
-    return pd.DataFrame(rows)
-
-
-def consistency_curve(predict, images, shifts, *, seed: int = 0, mode: str = "circular"):
-    """:func:`shift_consistency` for each maximum shift in ``shifts`` (DataFrame, one row each)."""
-    import pandas as pd
-
-    return pd.DataFrame([{"max shift": s, **shift_consistency(predict, images, s, seed=seed, mode=mode)}
-                         for s in shifts])
-
-
-def model_consistency_curve(model, images, shifts, *, seed: int = 0, mode: str = "circular"):
-    """:func:`consistency_curve` of a Keras classifier (``model.predict_on_batch``), computed once
-    per model (architecture and weights), images and settings and then read from the cache
-    (``fercourse.memo``): 200 faces at 8 shift sizes are 3,200 predictions, 18 s on 2 cores."""
-    import pandas as pd
-
-    from .. import memo
-
-    shifts = [int(s) for s in shifts]
-    images = np.asarray(images, np.float32)
-    columns = ["max shift", "consistency", "probability change"]
-
-    def compute():
-        curve = consistency_curve(model.predict_on_batch, images, shifts, seed=seed, mode=mode)
-        return curve[columns].to_numpy(np.float64)
-
-    rows = memo.cached_array("consistency_curve", (model, images, shifts, seed, mode), compute)
-    curve = pd.DataFrame(rows, columns=columns)
-    curve["max shift"] = curve["max shift"].astype(int)
-    return curve
-
-
-def activation_centroid(feature_maps) -> np.ndarray:
-    """Centre of mass (row, column) of each map's total activation, in map pixels: (B, 2).
-    ``feature_maps`` (B, h, w, C), non-negative (after ReLU)."""
-    energy = np.asarray(feature_maps, np.float64).sum(axis=-1)
-    total = energy.sum(axis=(1, 2))
-    rows, cols = np.indices(energy.shape[1:])
-    return np.stack([(energy * rows).sum(axis=(1, 2)) / total, (energy * cols).sum(axis=(1, 2)) / total], axis=1)
-
-
 def rotate90(x, k: int = 1) -> np.ndarray:
     """Rotate images (B, H, W, ...) by k quarter turns (counter-clockwise)."""
     return np.rot90(np.asarray(x), k, axes=(1, 2))
@@ -292,33 +220,3 @@ def p4_error(x, kernel) -> dict:
     plain, plain_rot = conv2d(x, kernel), conv2d(rotate90(x), kernel)
     rel = lambda a, b: float(np.linalg.norm(a - b) / np.linalg.norm(b))  # noqa: E731
     return {"p4 lifting convolution": rel(lifted_rot, expected), "plain convolution": rel(plain_rot, rotate90(plain))}
-
-
-def correlate(f, psi) -> np.ndarray:
-    """The brief's correlation on the cycle Z_n: ``(f * psi)(x) = sum_y f(y) psi(y - x)`` for
-    1-D ``f`` and ``psi`` of equal length n (indices mod n)."""
-    f, psi = np.asarray(f), np.asarray(psi)
-    n = len(f)
-    return np.array([sum(f[y] * psi[(y - x) % n] for y in range(n)) for x in range(n)])
-
-
-def symbolic_shift_check(n: int = 5):
-    """The shift theorem on Z_n with symbolic signals: for every shift t and position x,
-    ``((L_t f) * psi)(x) - (L_t (f * psi))(x)``, simplified. Returns (the n x n sympy
-    Matrix of those differences, rows = t, and one worked expression as a string)."""
-    import sympy as sp
-
-    f = sp.symbols(f"f0:{n}")
-    psi = sp.symbols(f"psi0:{n}")
-
-    def corr(a, x):  # (a * psi)(x) = sum_y a(y) psi(y - x)
-        return sum(a[y] * psi[(y - x) % n] for y in range(n))
-
-    def shifted(a, t):  # (L_t a)(y) = a(y - t)
-        return [a[(y - t) % n] for y in range(n)]
-
-    lhs = lambda t, x: corr(shifted(f, t), x)  # noqa: E731
-    rhs = lambda t, x: corr(f, (x - t) % n)  # (L_t (f * psi))(x) = (f * psi)(x - t)  # noqa: E731
-    diffs = sp.Matrix(n, n, lambda t, x: sp.expand(lhs(t, x) - rhs(t, x)))
-    example = f"((L_1 f) * psi)(0) = {sp.expand(lhs(1, 0))}\n  (f * psi)(-1)    = {sp.expand(rhs(1, 0))}"
-    return diffs, example

@@ -47,3 +47,14 @@ def test_round_off_differences_pass_but_changed_counts_fail(tmp_path):
     half = tmp_path / "half.ipynb"  # a real error (the draft's 0.5) against zero: compared
     _notebook(half, [("print(f'{0.0:.4e}')", "5.0000e-01\n")])
     assert _nbval(half).returncode != 0
+
+
+def test_the_built_in_sets_code_digest_is_sanitised_but_its_size_is_not(tmp_path):
+    same = tmp_path / "same.ipynb"  # the generator's code changed: another digest, the same set
+    _notebook(same, [("print('<cache>/generated/expressions-0123abcd-seed0-150x50-128px')",
+                      "<cache>/generated/expressions-5b693bec-seed0-150x50-128px\n")])
+    assert _nbval(same).returncode == 0
+    other = tmp_path / "other.ipynb"  # another size of set: compared
+    _notebook(other, [("print('<cache>/generated/expressions-0123abcd-seed0-20x50-128px')",
+                       "<cache>/generated/expressions-5b693bec-seed0-150x50-128px\n")])
+    assert _nbval(other).returncode != 0

@@ -12,6 +12,7 @@ Layout, following the flow of the course:
 * ``fercourse.evaluate`` -- metrics, Display objects, model comparison
 * ``fercourse.gradcheck`` / ``fercourse.summary`` / ``fercourse.viz`` -- gradient checks, layer tables, image grids
 * ``fercourse.theory`` -- helpers of the theory chapters (Q3 network and sympy, convolution arithmetic)
+* ``fercourse.photos`` -- ``fercourse.predict``: every face in your own photos, classified
 * ``fercourse.report`` -- execute the notebooks, export HTML and PDF
 
 Importing the package is cheap: TensorFlow loads only when a function needs it.
@@ -19,4 +20,12 @@ Importing the package is cheap: TensorFlow loads only when a function needs it.
 from .session import setup
 
 __version__ = "0.1.0"
-__all__ = ["setup", "__version__"]
+__all__ = ["predict", "setup", "__version__"]
+
+
+def __getattr__(name):  # fercourse.predict, imported on first use (importing the package stays cheap)
+    if name == "predict":
+        from .photos import predict
+
+        return predict
+    raise AttributeError(f"module 'fercourse' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m fercourse report|execute|train|evaluate``.
+"""Command line: ``python -m fercourse report|execute|train|evaluate|predict``.
 
     python -m fercourse report             # execute every chapter, export HTML + PDFs to build/
     python -m fercourse report q3 --no-pdf # only chapters starting with q3, HTML only
@@ -8,10 +8,11 @@
     python -m fercourse train light_vgg --data /path/to/affectnet --epochs 60 --patience 10
     python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 60 --patience 10
     python -m fercourse train light_vgg --task valence-arousal   # the 2-float head of Q5.3
+    python -m fercourse predict photos/ --cam gradcam --out annotated/  # every face in your photos
     python -m fercourse cache                       # what the cache holds; --clear KIND to delete
 
-``evaluate`` never trains: it scores the stored model the flags describe, or lists the
-stored runs and prints the ``train`` command that makes the one asked for.
+``evaluate`` and ``predict`` never train: they use the stored model the flags describe, or list
+the stored runs and print the ``train`` command that makes the one asked for.
 """
 from __future__ import annotations
 
@@ -260,8 +261,44 @@ def _cmd_cache(args) -> int:
     return 0
 
 
-def _add_training_arguments(parser) -> None:
-    parser.add_argument("model", choices=["light_vgg", "vgg16"], help="which Q5 model")
+def _cmd_predict(args) -> int:
+    from . import photos
+    from .errors import NotInStoreError
+    from . import recipes
+
+    if args.task != "classification":
+        raise FercourseError("predict classifies faces; the valence/arousal head is added when it is stored "
+                             "(leave out --task)")
+    data, model, result, _ = _train_or_load(args, force=False, stored_only=True)
+    va = None
+    if args.model == "light_vgg" and data["train"].valence_arousal is not None:
+        try:
+            va = recipes.train_valence_arousal(data, result, verbose=0, stored_only=True).model
+        except NotInStoreError:
+            print(f"no stored valence/arousal head for this classifier: classes only ({_train_command(args)} "
+                  "--task valence-arousal makes it)")
+    print(f"model: {result.entry.ingredients['name']} ({result.entry.folder.name}), trained on {data.name}; "
+          f"weights: {result.entry.meta().get('weights')}")
+    mode = args.faces or "crop"
+    rows = photos.predict(args.paths, model, data.classes, faces=mode, cam=args.cam, valence_arousal=va,
+                          margin=args.face_margin if args.face_margin is not None else photos.DEFAULT_MARGIN,
+                          progress=sys.stderr.isatty())
+    text = photos.format_rows(rows, args.format)
+    print(text)
+    if args.out:
+        for path in photos.write_outputs(rows, args.out, args.format, data.classes):
+            print(f"wrote {paths.display_path(path)}")
+    failed = sorted({row.path for row in rows if row.error})
+    found = sum(1 for row in rows if row.face is not None)
+    print(f"{len({row.image for row in rows})} image(s), {found} face(s) found, {len(failed)} file(s) failed")
+    return min(len(failed), 100)  # the exit status counts the files that failed (0: none)
+
+
+def _add_training_arguments(parser, model_flag: bool = False) -> None:
+    if model_flag:
+        parser.add_argument("--model", choices=["light_vgg", "vgg16"], default="light_vgg", help="which Q5 model")
+    else:
+        parser.add_argument("model", choices=["light_vgg", "vgg16"], help="which Q5 model")
     parser.add_argument("--data", default=None, help="data root (default: FERCOURSE_DATA, data/affectnet, built-in)")
     parser.add_argument("--validation-split", type=float, default=None,
                         help="hold out this fraction of Train when there is no Validation folder")
@@ -331,6 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="scores of a trained Q5 model on the validation split")
     _add_training_arguments(ev)
     ev.set_defaults(func=_cmd_evaluate)
+    pr = sub.add_parser("predict", help="every face in your photos: expression, valence/arousal, class map")
+    pr.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    _add_training_arguments(pr, model_flag=True)
+    pr.add_argument("--cam", choices=["gradcam", "gradcam++", "scorecam", "none"], default="none",
+                    help="the map of each face's top class, drawn over it in the annotated images")
+    pr.add_argument("--out", default=None, help="folder for predictions.jsonl/.csv and annotated copies")
+    pr.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                    help="what is printed (and, with --out, written): a table, JSON Lines, or CSV")
+    pr.set_defaults(func=_cmd_predict)
     ca = sub.add_parser("cache", help="what the cache folder holds per kind; --clear to delete")
     ca.add_argument("--clear", nargs="+", metavar="KIND", choices=["all", "generated", "decoded", "features",
                                                                    "exports", "results", "models", "logs"],

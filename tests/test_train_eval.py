@@ -279,6 +279,7 @@ def test_every_display_follows_one_convention():
 
     from fercourse.cam import CamGridDisplay, pick_examples
     from fercourse.evaluate.regression import RegressionReport, ValenceArousalDisplay
+    from fercourse.photos import FacePrediction, PhotoDisplay
 
     matplotlib.use("Agg")
     y, proba = _known_predictions(1)
@@ -297,6 +298,9 @@ def test_every_display_follows_one_convention():
         "cam grid": (lambda **kw: CamGridDisplay.from_examples(images, maps, y, proba, examples, classes, **kw),
                      len(classes) * 2),
         "valence/arousal": (lambda **kw: ValenceArousalDisplay.from_report(va, y, classes, **kw), 3),
+        "photo": (lambda **kw: PhotoDisplay.from_predictions(
+            (images[0] * 255).astype(np.uint8), [FacePrediction(None, 0, [1, 1, 4, 4], label="a",
+                                                                probabilities={"a": 0.9})], **kw), 1),
     }
     for name, (make, count) in makers.items():
         before = plt.get_fignums()

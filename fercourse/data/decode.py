@@ -71,18 +71,14 @@ def fit_square(rgb: np.ndarray, size: int, keep_aspect: bool = False) -> np.ndar
     return out
 
 
-def decode_file(path: Path, size: int, keep_aspect: bool = False,
-                max_pixels: int = DEFAULT_MAX_PIXELS, faces=None) -> tuple[np.ndarray, dict]:
-    """Decode ``path`` to (size, size, 3) uint8 and describe the original.
-
-    Returns ``(array, {"width", "height", "mode", "format"})``. Raises :class:`SkipImage`
-    with a readable reason for empty, unreadable, corrupt or oversized files. With ``faces``
-    (active ``fercourse.data.faces.FaceOptions``) the largest face is cropped before resizing
-    and the info gains ``face``, ``angle`` and ``crop`` in the original's pixels (None where
-    no face was found: the whole frame is used).
-    """
+def open_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, reach: int | None = None) -> tuple[np.ndarray, dict]:
+    """Read ``path`` as (H, W, 3) uint8 RGB and describe the original: ``{"width", "height",
+    "mode", "format"}``. ``reach``: a JPEG may be decoded at a reduced size no smaller than
+    ``reach`` pixels a side (the DCT's cheap downscale). Raises :class:`SkipImage` with a readable
+    reason for empty, unreadable, corrupt or oversized files."""
     from PIL import Image, UnidentifiedImageError
 
+    path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise SkipImage("empty file (0 bytes)")
@@ -97,19 +93,28 @@ def decode_file(path: Path, size: int, keep_aspect: bool = False,
                 if width * height > max_pixels:
                     raise SkipImage(f"image too large ({width}x{height} = {width * height:,} pixels; "
                                     f"the limit is {max_pixels:,})")
-                if image.format == "JPEG":
-                    # DCT-domain downscale: big JPEGs decode fast. A face is only part of the
-                    # frame: decode 4x larger then, so that its crop is not upsampled.
-                    reach = 8 * size if faces is not None and faces.active else 2 * size
+                if image.format == "JPEG" and reach:
                     image.draft("RGB", (reach, reach))
                 image.load()
-                rgb = to_rgb_uint8(image)
+                return to_rgb_uint8(image), info
     except SkipImage:
         raise
     except UnidentifiedImageError as err:
         raise SkipImage("not an image Pillow can read (wrong extension or unknown format)") from err
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise SkipImage(f"corrupt or truncated image ({err})") from err
+
+
+def decode_file(path: Path, size: int, keep_aspect: bool = False,
+                max_pixels: int = DEFAULT_MAX_PIXELS, faces=None) -> tuple[np.ndarray, dict]:
+    """Decode ``path`` to (size, size, 3) uint8 and describe the original (:func:`open_rgb`).
+
+    With ``faces`` (active ``fercourse.data.faces.FaceOptions``) the largest face is cropped
+    before resizing and the info gains ``face``, ``angle`` and ``crop`` in the original's pixels
+    (None where no face was found: the whole frame is used).
+    """
+    # A face is only part of the frame: decode 4x larger then, so that its crop is not upsampled.
+    rgb, info = open_rgb(path, max_pixels, 8 * size if faces is not None and faces.active else 2 * size)
     if faces is not None and faces.active:
         from .faces import find_face
 

@@ -130,9 +130,9 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def detect_largest_face(image: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The largest frontal face in ``image`` ((H, W, 3) RGB or (H, W) grey, uint8) as
-    ``(x, y, w, h)`` in its pixels, or None."""
+def detect_faces(image: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Every frontal face in ``image`` ((H, W, 3) RGB or (H, W) grey, uint8) as ``(x, y, w, h)``
+    in its pixels, the largest first (the cascade searched as :data:`DETECTOR` says)."""
     import cv2
 
     settings = DETECTOR
@@ -147,10 +147,13 @@ def detect_largest_face(image: np.ndarray) -> tuple[float, float, float, float] 
     found = _cascade(settings.cascade).detectMultiScale(small, scaleFactor=settings.scale_factor,
                                                         minNeighbors=settings.min_neighbours,
                                                         minSize=(smallest, smallest))
-    if len(found) == 0:
-        return None
-    x, y, bw, bh = max(found, key=lambda b: int(b[2]) * int(b[3]))
-    return (float(x) / scale, float(y) / scale, float(bw) / scale, float(bh) / scale)
+    boxes = sorted((tuple(int(v) for v in box) for box in found), key=lambda b: -b[2] * b[3])
+    return [(x / scale, y / scale, bw / scale, bh / scale) for x, y, bw, bh in boxes]
+
+
+def detect_largest_face(image: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The largest of :func:`detect_faces`, or None."""
+    return next(iter(detect_faces(image)), None)
 
 
 def eye_angle(image: np.ndarray, box) -> float | None:

@@ -48,6 +48,39 @@ def compose_frame(rng: np.random.Generator, size: int = 256, *, face: bool = Tru
     return {"image": np.clip(image, 0, 255).astype(np.uint8), "box": box, "angle": angle, "class": cls}
 
 
+def compose_scene(rng: np.random.Generator, size: int = 384, faces: int = 2, *,
+                  face_share: tuple[float, float] = (0.22, 0.32), max_angle: float = 8.0) -> dict:
+    """One ``size`` x ``size`` scene with ``faces`` faces (0-4) of random classes, their crop
+    squares apart from each other. Returns {"image" (size, size, 3) uint8 RGB, "boxes" [(x, y, w,
+    h)] of the crop squares in frame pixels, "classes" [class per face]}."""
+    scene = background(rng, size).astype(np.float32)
+    boxes, classes = [], []
+    x0, y0, x1, y1 = FACE_BOX
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    for _ in range(faces):
+        cls = AFFECTNET_CLASSES[int(rng.integers(len(AFFECTNET_CLASSES)))]
+        side = float(rng.uniform(*face_share)) * size
+        for _ in range(200):  # a place that overlaps no face already drawn
+            target = rng.uniform(side / 2, size - side / 2, 2)
+            box = (float(target[0] - side / 2), float(target[1] - side / 2), side, side)
+            if all(box[0] + side <= b[0] or b[0] + b[2] <= box[0] or box[1] + side <= b[1] or b[1] + b[3] <= box[1]
+                   for b in boxes):
+                break
+        else:
+            break  # the scene is full
+        rgb, alpha, _ = render_face(sample_identity(rng), sample_expression(cls, rng)["aus"])
+        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])),
+                                         float(rng.uniform(-max_angle, max_angle)), side / (x1 - x0))
+        matrix[:, 2] += target - centre
+        layer = cv2.warpAffine(rgb.astype(np.float32), matrix, (size, size), flags=cv2.INTER_AREA)
+        cover = cv2.warpAffine(alpha.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR)[..., None]
+        scene = scene * (1 - cover) + layer * cover
+        boxes.append(box)
+        classes.append(cls)
+    image = scene * rng.uniform(0.8, 1.1) + rng.normal(0, 3, scene.shape)
+    return {"image": np.clip(image, 0, 255).astype(np.uint8), "boxes": boxes, "classes": classes}
+
+
 def frames(n: int, seed: int = 0, size: int = 256, **options) -> list[dict]:
     """``n`` frames from one seeded stream (see :func:`compose_frame` for ``options``)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 17]))

@@ -18,7 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-BENCHMARKS = ("bench_data", "bench_faces", "bench_features", "bench_training", "bench_cam", "bench_book")
+BENCHMARKS = ("bench_data", "bench_faces", "bench_features", "bench_training", "bench_cam", "bench_predict",
+              "bench_book")
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -271,3 +271,24 @@ class PhotoDisplay:
         found = sum(row.face is not None for row in self.rows)
         self.ax_.set_title(self.title or f"{found} face(s) found", fontsize=9)
         return self
+
+
+def score_scenes(rows: list[FacePrediction], scenes: list[dict]) -> dict:
+    """How :func:`predict` did on generated scenes with known faces (``compose_scene``'s
+    ``boxes`` and ``classes``, one scene per input image): faces drawn, found, matched to a drawn
+    box at IoU >= 0.5, false (overlapping no drawn face at IoU >= 0.3), and matched faces whose
+    label is the class drawn."""
+    from .data.faces import box_iou
+
+    out = {"drawn": 0, "found": 0, "matched": 0, "false": 0, "correct": 0}
+    for index, scene in enumerate(scenes):
+        mine = [r for r in rows if r.image == index and r.face is not None]
+        out["drawn"] += len(scene["boxes"])
+        out["found"] += len(mine)
+        out["false"] += sum(not any(box_iou(r.face, b) >= 0.3 for b in scene["boxes"]) for r in mine)
+        for box, cls in zip(scene["boxes"], scene["classes"]):
+            best = max(mine, key=lambda r: box_iou(r.face, box), default=None)
+            if best is not None and box_iou(best.face, box) >= 0.5:
+                out["matched"] += 1
+                out["correct"] += best.label == cls
+    return out

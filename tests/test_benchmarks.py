@@ -18,7 +18,8 @@ def test_every_benchmark_runs_and_prints_its_ratio(tmp_path):
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "x |" in line]
     names = {line.split("|")[1].strip() for line in rows}
     assert {"data epoch", "data load", "VGG16 phase 1 (head)", "VGG16 phase 2 (block 5 + head)",
-            "training throughput (light VGG)", "Grad-CAM", "face detection (load_dataset faces=crop)"} <= names
+            "training throughput (light VGG)", "Grad-CAM", "face detection (load_dataset faces=crop)",
+            "predict (every face in a scene)"} <= names
     assert "compute efficiency" in done.stdout and "GFLOP/s" in done.stdout
     # the bound the convolution kernels put on the step's share, in the same run
     assert "bound, " in done.stdout and "convolution kernels timed alone" in done.stdout

@@ -166,3 +166,12 @@ def test_predict_counts_failed_files_in_its_exit_status_and_names_the_missing_mo
     assert cli.main(["predict", str(folder), "--data", str(root), "--epochs", "7"]) == 2
     err = capsys.readouterr().err
     assert "python -m fercourse train light_vgg" in err and "--epochs 7" in err
+
+
+def test_scene_scores_count_drawn_found_matched_false_and_correct():
+    scenes = [{"boxes": [(0, 0, 10, 10), (50, 50, 10, 10)], "classes": ["happy", "sad"]},
+              {"boxes": [], "classes": []}]
+    rows = [photos.FacePrediction(None, 0, [1, 1, 10, 10], label="happy"),  # matched, right
+            photos.FacePrediction(None, 0, [80, 80, 10, 10], label="sad"),  # overlaps nothing: false
+            photos.FacePrediction(None, 1, None, label="fear")]  # no face found: whole image
+    assert photos.score_scenes(rows, scenes) == {"drawn": 2, "found": 2, "matched": 1, "false": 1, "correct": 1}

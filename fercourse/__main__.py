@@ -84,9 +84,11 @@ def _configs(args):
 
     from . import recipes
 
-    if args.model == "light_vgg":
+    if args.model in ("light_vgg", "light_vgg_gap"):
         name = f"light_vgg_{'bn' if args.batch_norm else 'plain'}"
         configs = {name: dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))}
+        if args.model == "light_vgg_gap":  # the CAM-native variant, from the plain model's convolutions
+            configs["light_vgg_gap"] = recipes.GAP_FINE_TUNE
         if args.task == "valence-arousal":
             configs["light_vgg_va_head"] = recipes.VA_HEAD
         return configs
@@ -107,6 +109,8 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     print(f"process: {configure_process()}")
     if args.model != "light_vgg" and args.task != "classification":
         raise FercourseError(f"--task {args.task} is a head of the light VGG: use `light_vgg --task {args.task}`")
+    if args.model == "light_vgg_gap" and args.batch_norm:
+        raise FercourseError("light_vgg_gap starts from the plain light VGG's convolutions: leave out --batch-norm")
     data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
                         progress=True, faces=args.faces, face_margin=args.face_margin)
     print(data.describe())
@@ -115,9 +119,13 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
         _require_stored(args, data)
     configs = list(_configs(args).values())
     verbose = 1 if force or args.command == "train" else 0
-    if args.model == "light_vgg":
+    if args.model in ("light_vgg", "light_vgg_gap"):
         result = recipes.train_light_vgg(data, configs[0], batch_norm=args.batch_norm, strategy=args.strategy,
                                          force=force, verbose=verbose, stored_only=stored_only)
+        if args.model == "light_vgg_gap":
+            print(f"source ({result.entry.folder.name}): {result.provenance}; its convolutions start the GAP variant")
+            gap = recipes.train_light_vgg_gap(data, result, force=force, verbose=verbose, stored_only=stored_only)
+            return data, gap.model, gap, None
         if args.task == "valence-arousal":
             print(f"classifier ({result.entry.folder.name}): {result.provenance}; its convolutions carry "
                   "the valence/arousal head")
@@ -295,10 +303,12 @@ def _cmd_predict(args) -> int:
 
 
 def _add_training_arguments(parser, model_flag: bool = False) -> None:
+    models = ["light_vgg", "light_vgg_gap", "vgg16"]
+    what = "which Q5 model (light_vgg_gap: part 4's GAP head on the plain light VGG's convolutions)"
     if model_flag:
-        parser.add_argument("--model", choices=["light_vgg", "vgg16"], default="light_vgg", help="which Q5 model")
+        parser.add_argument("--model", choices=models, default="light_vgg", help=what)
     else:
-        parser.add_argument("model", choices=["light_vgg", "vgg16"], help="which Q5 model")
+        parser.add_argument("model", choices=models, help=what)
     parser.add_argument("--data", default=None, help="data root (default: FERCOURSE_DATA, data/affectnet, built-in)")
     parser.add_argument("--validation-split", type=float, default=None,
                         help="hold out this fraction of Train when there is no Validation folder")

@@ -243,7 +243,8 @@ GAP_FINE_TUNE = TrainConfig(epochs=6, batch_size=32, learning_rate=3e-4, patienc
 @scoped_policy
 @reproducible.scoped
 def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FINE_TUNE, *,
-                        policy: str | None = None, force: bool = False, store=None, verbose="auto") -> TrainResult:
+                        policy: str | None = None, force: bool = False, store=None, verbose="auto",
+                        stored_only: bool = False) -> TrainResult:
     """Train (or load) :func:`~fercourse.models.light_vgg_gap` from ``source``'s convolutions
     (a trained plain light VGG), on the same images, monitor slice and augmentation."""
     from .models import copy_convolutions, light_vgg_gap
@@ -264,7 +265,7 @@ def train_light_vgg_gap(data, source: TrainResult, config: TrainConfig = GAP_FIN
                  weights_source=f"convolutions of {_weights_of(source)}; head: logistic regression",
                  weights_description="convolutions of the trained plain light VGG; GAP head from a logistic regression",
                  store=store, force=force, class_weight=weights, verbose=verbose,
-                 key=_augmentation_key(config))
+                 key=_augmentation_key(config), stored_only=stored_only)
 
 
 def head_from_logistic_regression(model, images, labels, C: float = 10.0) -> float:

@@ -175,3 +175,17 @@ def test_scene_scores_count_drawn_found_matched_false_and_correct():
             photos.FacePrediction(None, 0, [80, 80, 10, 10], label="sad"),  # overlaps nothing: false
             photos.FacePrediction(None, 1, None, label="fear")]  # no face found: whole image
     assert photos.score_scenes(rows, scenes) == {"drawn": 2, "found": 2, "matched": 1, "false": 1, "correct": 1}
+
+
+def test_the_gap_variant_is_trained_and_applied_by_name(trained_tree, tmp_path, capsys):
+    root, flags = trained_tree
+    assert cli.main(["predict", str(root / "Validation" / "happy"), "--model", "light_vgg_gap", *flags]) == 2
+    assert "python -m fercourse train light_vgg_gap" in capsys.readouterr().err
+    assert cli.main(["train", "light_vgg_gap", *flags]) == 0
+    assert "its convolutions start the GAP variant" in capsys.readouterr().out
+    assert cli.main(["predict", str(root / "Validation" / "happy"), "--model", "light_vgg_gap", *flags,
+                     "--faces", "as-is", "--format", "json", "--cam", "gradcam"]) == 0
+    out = capsys.readouterr().out
+    assert "model: light_vgg_gap" in out
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(rows) == 2 and all(r["label"] in AFFECTNET_CLASSES for r in rows)

@@ -59,31 +59,10 @@ def _quality(scenes, rows, model=None, classes=None) -> str:
 
 
 def _by_skin_tone(per_tone: int) -> str:
-    """Faces found per skin tone of the generator: one centred face, 110 px, on a 256 px frame."""
-    import cv2
+    from fercourse.photos import found_by_skin_tone
 
-    from fercourse.data.faces import detect_faces
-    from fercourse.synthetic.expressions import sample_expression
-    from fercourse.synthetic.faces import SKIN_TONES, background, render_face, sample_identity
-    from fercourse.synthetic.generate import FACE_BOX
-
-    rng = np.random.default_rng(0)
-    x0, y0, x1, y1 = FACE_BOX
-    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0, 110 / (x1 - x0))
-    matrix[:, 2] += np.array([128, 128]) - centre
-    found = []
-    for tone in SKIN_TONES:
-        hits = 0
-        for _ in range(per_tone):
-            identity = {**sample_identity(rng), "skin": np.clip(np.asarray(tone) + rng.normal(0, 8, 3), 30, 255)}
-            rgb, alpha, _ = render_face(identity, sample_expression("neutral", rng)["aus"])
-            face = cv2.warpAffine(rgb.astype(np.float32), matrix, (256, 256), flags=cv2.INTER_AREA)
-            cover = cv2.warpAffine(alpha.astype(np.float32), matrix, (256, 256))[..., None]
-            frame = background(rng, 256).astype(np.float32) * (1 - cover) + face * cover
-            hits += bool(detect_faces(np.clip(frame, 0, 255).astype(np.uint8)))
-        found.append(f"{hits}/{per_tone}")
-    return "faces found per skin tone, lightest to darkest: " + ", ".join(found)
+    shares = found_by_skin_tone(per_tone)
+    return "faces found per skin tone, lightest to darkest: " + ", ".join(f"{s:.0%}" for s in shares)
 
 
 def run(quick: bool = False) -> tuple[list[Result], list[str]]:

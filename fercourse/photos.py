@@ -292,3 +292,17 @@ def score_scenes(rows: list[FacePrediction], scenes: list[dict]) -> dict:
                 out["matched"] += 1
                 out["correct"] += best.label == cls
     return out
+
+
+def found_by_skin_tone(per_tone: int = 20, seed: int = 0) -> list[float]:
+    """The share of faces :func:`predict`'s detector finds for each skin tone of the built-in
+    generator, lightest first: ``per_tone`` frames of one upright 128 px face at a random place on
+    a 256 px background, per tone. (Haar cascades can find darker faces less often: this measures
+    whether they do here.)"""
+    from .synthetic.faces import SKIN_TONES
+    from .synthetic.frames import compose_frame
+
+    rng = np.random.default_rng(seed)
+    frames = [[compose_frame(rng, 256, tone=tone, face_share=(0.5, 0.5), max_angle=0.0)["image"]
+               for _ in range(per_tone)] for tone in range(len(SKIN_TONES))]
+    return [float(np.mean([bool(detect_faces(frame)) for frame in tone])) for tone in frames]

@@ -46,3 +46,12 @@ def test_stuck_at_chance_counts_the_first_epochs_only():
     chance = float(np.log(8))
     history = [{"val_loss": chance}, {"val_loss": chance + 0.01}, {"val_loss": 1.5}, {"val_loss": chance}]
     assert narrate.stuck_at_chance(history, 8) == 2
+
+
+def test_photo_sentence_states_the_counts_and_whether_darker_faces_are_missed():
+    score = {"drawn": 9, "found": 8, "matched": 7, "false": 1, "correct": 6}
+    text = narrate.photo_sentence(score, [1.0, 0.9, 0.5])
+    assert says(text, "9 faces", "7", "1", "6 7") and says(text, "100%, 90%, 50%", "darker missed more often")
+    even = narrate.photo_sentence(score, [0.9, 0.9, 0.85])
+    assert says(even, "90%, 90%, 85%", "about as often") and not says(even, "darker")
+    assert "skin tone" not in narrate.photo_sentence(score)

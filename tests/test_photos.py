@@ -189,3 +189,11 @@ def test_the_gap_variant_is_trained_and_applied_by_name(trained_tree, tmp_path, 
     assert "model: light_vgg_gap" in out
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(rows) == 2 and all(r["label"] in AFFECTNET_CLASSES for r in rows)
+
+
+def test_found_by_skin_tone_gives_one_share_per_tone_of_the_generator():
+    from fercourse.synthetic.faces import SKIN_TONES
+
+    shares = photos.found_by_skin_tone(per_tone=3)
+    assert len(shares) == len(SKIN_TONES) and all(0 <= s <= 1 for s in shares)
+    assert photos.found_by_skin_tone(per_tone=3) == shares  # seeded

@@ -9,8 +9,9 @@ from .classification import (chance_level, confusion_paragraph, fit_sentence, ra
                              top_confusions)
 from .equivariance import consistency_sentence, layer_sentence
 from .export import export_sentences
+from .photos import photo_sentence
 from .regression import va_sentences
 
 __all__ = ["chance_level", "confusion_paragraph", "consistency_sentence", "export_sentences", "failure_sentence",
            "faithfulness_sentence", "fit_sentence", "improvement_sentence", "layer_sentence", "penalty_sentence",
-           "ranking_sentence", "region_sentence", "stuck_at_chance", "top_confusions", "va_sentences"]
+           "photo_sentence", "ranking_sentence", "region_sentence", "stuck_at_chance", "top_confusions", "va_sentences"]

@@ -13,24 +13,27 @@ import numpy as np
 from .. import digests
 from ..classes import AFFECTNET_CLASSES
 from .expressions import sample_expression
-from .faces import background, render_face, sample_identity
+from .faces import SKIN_TONES, background, render_face, sample_identity
 from .generate import FACE_BOX, GENERATOR_CODE
 
 
 
 def compose_frame(rng: np.random.Generator, size: int = 256, *, face: bool = True,
                   face_share: tuple[float, float] = (0.3, 0.7), max_angle: float = 12.0,
-                  cls: str | None = None) -> dict:
+                  cls: str | None = None, tone: int | None = None) -> dict:
     """One ``size`` x ``size`` scene. With ``face``, a face of class ``cls`` (random if None)
     whose crop square spans ``face_share`` of the frame's side, rotated by up to
-    ``max_angle`` degrees. Returns {"image" (size, size, 3) uint8 RGB, "box" (x, y, w, h) of
+    ``max_angle`` degrees; ``tone``: its skin tone (an index into ``SKIN_TONES``; random if None). Returns {"image" (size, size, 3) uint8 RGB, "box" (x, y, w, h) of
     the crop square in frame pixels or None, "angle" degrees (positive: counter-clockwise on
     screen) or None, "class" or None}."""
     scene = background(rng, size).astype(np.float32)
     if not face:
         return {"image": np.clip(scene, 0, 255).astype(np.uint8), "box": None, "angle": None, "class": None}
     cls = cls or AFFECTNET_CLASSES[int(rng.integers(len(AFFECTNET_CLASSES)))]
-    rgb, alpha, _ = render_face(sample_identity(rng), sample_expression(cls, rng)["aus"])
+    identity = sample_identity(rng)
+    if tone is not None:
+        identity["skin"] = np.clip(np.asarray(SKIN_TONES[tone], np.float64) + rng.normal(0, 8, 3), 30, 255)
+    rgb, alpha, _ = render_face(identity, sample_expression(cls, rng)["aus"])
     x0, y0, x1, y1 = FACE_BOX
     side = float(rng.uniform(*face_share)) * size
     scale = side / (x1 - x0)

@@ -197,3 +197,34 @@ def test_found_by_skin_tone_gives_one_share_per_tone_of_the_generator():
     shares = photos.found_by_skin_tone(per_tone=3)
     assert len(shares) == len(SKIN_TONES) and all(0 <= s <= 1 for s in shares)
     assert photos.found_by_skin_tone(per_tone=3) == shares  # seeded
+
+
+def test_valence_and_arousal_come_with_each_face_once_the_head_is_stored(trained_tree, capsys):
+    root, flags = trained_tree
+    for split in ("Train", "Validation"):  # valence/arousal tables that follow the class
+        rows = ["file,valence,arousal"] + [f"{cls}/{path.name},{-0.8 + 0.2 * ci:.2f},{0.7 - 0.15 * ci:.2f}"
+                                           for ci, cls in enumerate(AFFECTNET_CLASSES)
+                                           for path in sorted((root / split / cls).iterdir())]
+        (root / split / "valence_arousal.csv").write_text("\n".join(rows) + "\n")
+    happy = str(root / "Validation" / "happy")
+    args = ["predict", happy, *flags, "--faces", "as-is", "--format", "json"]
+    assert cli.main(["train", "light_vgg", *flags]) == 0  # the tables changed the data: trained anew
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "no stored valence/arousal head" in out and "--task valence-arousal" in out
+    assert all(json.loads(line)["valence"] is None for line in out.splitlines() if line.startswith("{"))
+    assert cli.main(["train", "light_vgg", *flags, "--task", "valence-arousal"]) == 0
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(rows) == 2 and all(-1 <= r["valence"] <= 1 and -1 <= r["arousal"] <= 1 for r in rows)
+
+
+@pytest.mark.parametrize("method", ["gradcam++", "scorecam"])
+def test_every_cam_method_gives_each_face_a_map(tiny_model, method):
+    scene = compose_scene(np.random.default_rng(4), faces=2)["image"]
+    rows = photos.predict(scene, tiny_model, AFFECTNET_CLASSES, cam=method)
+    assert rows and all(r.cam.shape == (32, 32) and np.isfinite(r.cam).all() for r in rows)
+    with pytest.raises(ValueError, match="cam must be one of"):
+        photos.predict(scene, tiny_model, AFFECTNET_CLASSES, cam="lime")

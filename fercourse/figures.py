@@ -23,3 +23,17 @@ def axes_for(ax, shape: tuple[int, int], figsize: tuple[float, float]):
 def drawn(display, draw: bool, ax=None):
     """``display.plot(ax=ax)`` when ``draw``, else ``display`` (for ``from_*`` constructors)."""
     return display.plot(ax=ax) if draw else display
+
+
+def show_as_jpeg(figure, quality: int = 85) -> None:
+    """Display ``figure`` in a notebook as a JPEG and close it: photographs (noise, gradients)
+    take several times the bytes as a PNG, and every figure is stored in the committed notebook."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="jpeg", dpi=figure.dpi, bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(figure)
+    display(Image(data=buffer.getvalue(), format="jpeg"))

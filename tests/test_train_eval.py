@@ -693,3 +693,21 @@ def test_several_steps_per_call_divide_the_epoch_and_train_the_same_weights(tf_k
         weights[per_call] = model.get_weights()
     for one, five in zip(weights[1], weights[5]):  # same steps, same order, same dropout draws
         np.testing.assert_array_equal(one, five)
+
+
+def test_show_as_jpeg_displays_a_jpeg_and_closes_the_figure(monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from IPython import display as ipd
+
+    from fercourse.figures import show_as_jpeg
+
+    matplotlib.use("Agg")
+    shown = []
+    monkeypatch.setattr(ipd, "display", lambda obj: shown.append(obj))
+    fig, ax = plt.subplots()
+    ax.imshow(np.random.default_rng(0).uniform(size=(64, 64, 3)))
+    show_as_jpeg(fig)
+    assert not plt.fignum_exists(fig.number)
+    (image,) = shown
+    assert image.format == "jpeg" and image.data[:3] == b"\xff\xd8\xff"  # the JPEG marker

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Result  # noqa: E402
+from common import Result, print_run  # noqa: E402
 
 
 def _plain(root: Path, files: list[str]) -> int:
@@ -85,12 +85,5 @@ def run(quick: bool = False) -> tuple[list[Result], list[str]]:
     return [result], [note]
 
 
-def main() -> None:
-    results, notes = run()
-    for line in notes:
-        print(line)
-    print(f"ratio (plain loop / fercourse): {results[0].ratio:.2f}x")
-
-
 if __name__ == "__main__":
-    main()
+    print_run(run)

@@ -89,3 +89,11 @@ def machine() -> str:
     gpus = tf.config.list_logical_devices("GPU")
     return (f"{model}, {os.cpu_count()} cores, flags {', '.join(flags) or 'none of avx2/avx512'}; "
             f"{'GPU ' + gpus[0].name if gpus else 'no GPU'}; TensorFlow {tf.__version__}, Keras {keras.__version__}")
+
+
+def print_run(run: Callable[[], tuple[list[Result], list[str]]]) -> None:
+    """A benchmark's ``main``: run it, print its notes and the ratio of its first result."""
+    results, notes = run()
+    for line in notes:
+        print(line)
+    print(f"ratio (plain loop / fercourse): {results[0].ratio:.2f}x")

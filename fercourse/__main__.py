@@ -1,4 +1,4 @@
-"""Command line: ``python -m fercourse report|execute|train|evaluate|predict``.
+"""Command line: ``python -m fercourse report|execute|train|evaluate|predict|cross-validate``.
 
     python -m fercourse report             # execute every chapter, export HTML + PDFs to build/
     python -m fercourse report q3 --no-pdf # only chapters starting with q3, HTML only
@@ -9,6 +9,7 @@
     python -m fercourse evaluate light_vgg --data /path/to/affectnet --epochs 60 --patience 10
     python -m fercourse train light_vgg --task valence-arousal   # the 2-float head of Q5.3
     python -m fercourse predict photos/ --cam gradcam --out annotated/  # every face in your photos
+    python -m fercourse cross-validate light_vgg --data DIR --folds 10 --groups '^(S\\d+)_'
     python -m fercourse cache                       # what the cache holds; --clear KIND to delete
 
 ``evaluate`` and ``predict`` never train: they use the stored model the flags describe, or list
@@ -17,6 +18,7 @@ the stored runs and print the ``train`` command that makes the one asked for.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
@@ -78,25 +80,27 @@ def _cmd_execute(args) -> int:
     return 0
 
 
-def _configs(args):
-    """The training configurations the flags ask for: (model name -> TrainConfig) in order."""
+def _configs(args, data) -> dict:
+    """The training configurations the flags ask for on ``data``: model name -> (TrainConfig, why)
+    in order; the light VGG and the VGG16 head follow their budgets in updates unless --epochs."""
     import dataclasses
 
     from . import recipes
 
     if args.model in ("light_vgg", "light_vgg_gap"):
         name = f"light_vgg_{'bn' if args.batch_norm else 'plain'}"
-        configs = {name: dataclasses.replace(recipes.LIGHT_VGG_QUICK, **_overrides(args))}
+        configs = {name: recipes.light_vgg_plan(data, **_overrides(args))}
         if args.model == "light_vgg_gap":  # the CAM-native variant, from the plain model's convolutions
-            configs["light_vgg_gap"] = recipes.GAP_FINE_TUNE
+            configs["light_vgg_gap"] = (recipes.GAP_FINE_TUNE, "the recipe's fixed fine-tuning")
         if args.task == "valence-arousal":
-            configs["light_vgg_va_head"] = recipes.VA_HEAD
+            configs["light_vgg_va_head"] = (recipes.VA_HEAD, "the recipe's head on cached features")
         return configs
-    configs = {"vgg16_head": dataclasses.replace(recipes.HEAD_QUICK, **_overrides(args))}
+    configs = {"vgg16_head": recipes.head_plan(data, **_overrides(args))}
     epochs = recipes.FINE_TUNE_QUICK.epochs if args.fine_tune is None else args.fine_tune
     if epochs:  # augmentation needs images: on cached block-4 maps there is none
         tuned = dataclasses.replace(recipes.FINE_TUNE_QUICK, epochs=epochs, augment=args.fine_tune_on == "images")
-        configs["vgg16_finetune_block5" if args.fine_tune_on == "features" else "vgg16_finetune"] = tuned
+        name = "vgg16_finetune_block5" if args.fine_tune_on == "features" else "vgg16_finetune"
+        configs[name] = (tuned, f"{epochs} epochs of fine-tuning")
     return configs
 
 
@@ -117,7 +121,10 @@ def _train_or_load(args, force: bool, stored_only: bool = False):
     _print_scan(data)
     if stored_only:
         _require_stored(args, data)
-    configs = list(_configs(args).values())
+    plans = _configs(args, data)
+    for name, (_, why) in plans.items():
+        print(f"budget of {name}: {why}")
+    configs = [config for config, _ in plans.values()]
     verbose = 1 if force or args.command == "train" else 0
     if args.model in ("light_vgg", "light_vgg_gap"):
         result = recipes.train_light_vgg(data, configs[0], batch_norm=args.batch_norm, strategy=args.strategy,
@@ -191,7 +198,7 @@ def _require_stored(args, data) -> None:
     from .train import ModelStore
 
     store = ModelStore()
-    for name, config in _configs(args).items():
+    for name, (config, _) in _configs(args, data).items():
         entries = store.entries(name)
         wanted = dataclasses.asdict(config)
         if any(e.complete() and e.ingredients.get("config") == wanted and e.ingredients.get("data") == data.fingerprint
@@ -302,6 +309,55 @@ def _cmd_predict(args) -> int:
     return min(len(failed), 100)  # the exit status counts the files that failed (0: none)
 
 
+def _cmd_cross_validate(args) -> int:
+    from .data import load_dataset
+    from .session import configure_process
+    from . import recipes
+
+    if args.model == "light_vgg_gap" or args.task != "classification":
+        raise FercourseError("cross-validate trains the classifiers light_vgg (--batch-norm for the variant) "
+                             "or vgg16")
+    folds = args.folds if args.folds == "loso" else _whole(args.folds, "--folds", least=2)
+    print(f"process: {configure_process()}")
+    data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
+                        progress=True, faces=args.faces, face_margin=args.face_margin)
+    print(data.describe())
+    fine_tune = None
+    if args.model == "vgg16":
+        plans = _configs(args, data)
+        fine_tune = next((config for name, (config, _) in plans.items() if "finetune" in name), None)
+    result = recipes.cross_validate(data, args.model, folds=folds, groups=args.groups, groups_csv=args.groups_csv,
+                                    groups_column=args.groups_column, batch_norm=args.batch_norm,
+                                    overrides=_overrides(args), weights=args.weights, fine_tune=fine_tune,
+                                    fine_tune_on=args.fine_tune_on, force=args.force)
+    print(f"\n{args.model} on {data.name}: {result.scheme}")
+    print(result.table().round(3).to_string())
+    print(f"\n{result.describe()}")
+    print("\nconfusion summed over the folds (rows: true class):")
+    import pandas as pd
+
+    print(pd.DataFrame(result.confusion(), index=list(data.classes), columns=list(data.classes)).to_string())
+    print(f"\nto reproduce: {_reproduce(args)}")
+    return 0
+
+
+def _whole(text: str, flag: str, least: int = 1) -> int:
+    if not text.isdigit() or int(text) < least:
+        raise FercourseError(f"{flag} must be a whole number >= {least}, got {text!r}")
+    return int(text)
+
+
+def _reproduce(args) -> str:
+    """The ``cross-validate`` command line of these flags."""
+    train = _train_command(args).replace("python -m fercourse train", "python -m fercourse cross-validate", 1)
+    parts = [train, "--folds", str(args.folds)]
+    if args.groups:
+        parts += ["--groups", shlex.quote(args.groups)]
+    if args.groups_csv:
+        parts += ["--groups-csv", shlex.quote(str(args.groups_csv)), "--groups-column", args.groups_column]
+    return " ".join(parts)
+
+
 def _add_training_arguments(parser, model_flag: bool = False) -> None:
     models = ["light_vgg", "light_vgg_gap", "vgg16"]
     what = "which Q5 model (light_vgg_gap: part 4's GAP head on the plain light VGG's convolutions)"
@@ -387,6 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=["table", "json", "csv"], default="table",
                     help="what is printed (and, with --out, written): a table, JSON Lines, or CSV")
     pr.set_defaults(func=_cmd_predict)
+    cv = sub.add_parser("cross-validate", help="k-fold or leave-one-subject-out cross-validation over all images")
+    _add_training_arguments(cv)
+    cv.add_argument("--folds", default="10", help="a number of folds (default 10), or loso: one fold per subject")
+    cv.add_argument("--groups", default=None, metavar="REGEX",
+                    help="the subject of a file: this regular expression's first group on its name, "
+                         r"e.g. '^(S\d+)_'")
+    cv.add_argument("--groups-csv", default=None, metavar="FILE",
+                    help="or a CSV table with a 'file' column (name or path under the data root)")
+    cv.add_argument("--groups-column", default="subject", help="the CSV column naming the subject")
+    cv.add_argument("--force", action="store_true", help="train every fold again even if it is stored")
+    cv.set_defaults(func=_cmd_cross_validate)
     ca = sub.add_parser("cache", help="what the cache folder holds per kind; --clear to delete")
     ca.add_argument("--clear", nargs="+", metavar="KIND", choices=["all", "generated", "decoded", "features",
                                                                    "exports", "results", "models", "logs"],

@@ -19,11 +19,13 @@ import numpy as np
 from . import reproducible
 from .augment import augmentation_key, augmentation_layers
 from .data import hold_out
+from .data.holdout import held_indices
 from .data.pipeline import as_tf_dataset
 from .env import import_tensorflow
 from .evaluate.metrics import predict_split
 from .inference import outputs
 from .digests import weights_digest
+from .train.budget import Budget
 from .train.features import backbone_features, cached_outputs
 from .train.fit import TrainConfig, TrainResult, balanced_class_weights, get_strategy, train
 from .train.policy import policy_scope, scoped_policy
@@ -43,10 +45,34 @@ LIGHT_VGG_QUICK = TrainConfig(epochs=15, batch_size=8, learning_rate=3e-4, patie
 HEAD_QUICK = TrainConfig(epochs=40, batch_size=64, learning_rate=1e-3, patience=6, lr_patience=3,
                          augment=True, class_weights=True)
 AUGMENTED_COPIES = 1
+# The budgets in updates (fercourse.train.budget): the built-in set's Train less its monitor slice
+# is 1,080 images, 135 batches of 8 for the light VGG and 34 of 64 for the head on the images and
+# their augmented copies (tests/test_budget.py checks both). The ceilings bound a tiny set's run
+# at ten times the recipe's epochs.
+LIGHT_VGG_BUDGET = Budget(LIGHT_VGG_QUICK, reference_batches=135, max_epochs=150)
+HEAD_BUDGET = Budget(HEAD_QUICK, reference_batches=34, max_epochs=400)
 # Block 5 + head on the cached block-4 maps of the original training images (no augmentation
 # there: the maps are fixed; the augmented copies would cost another 1,080 maps an epoch).
 FINE_TUNE_QUICK = TrainConfig(epochs=3, batch_size=32, learning_rate=1e-5, patience=2, lr_patience=1,
                               augment=False, class_weights=True)
+
+
+def fit_images(data, config: TrainConfig = LIGHT_VGG_QUICK) -> int:
+    """How many images of Train a recipe trains on: Train less the monitor slice."""
+    labels = data["train"].labels
+    return len(labels) - len(held_indices(labels, config.monitor_fraction, config.seed))
+
+
+def light_vgg_plan(data, **overrides) -> tuple[TrainConfig, str]:
+    """(the light VGG's configuration for ``data``, why): :data:`LIGHT_VGG_BUDGET` on its size."""
+    return LIGHT_VGG_BUDGET.plan(fit_images(data), **overrides)
+
+
+def head_plan(data, copies: int = AUGMENTED_COPIES, **overrides) -> tuple[TrainConfig, str]:
+    """(the VGG16 head's configuration for ``data``, why): it sees each training image and
+    ``copies`` augmented copies of it an epoch."""
+    views = 1 + (copies if overrides.get("augment", HEAD_QUICK.augment) else 0)
+    return HEAD_BUDGET.plan(fit_images(data) * views, **overrides)
 
 
 def _image_training(data, config: TrainConfig):
@@ -78,7 +104,7 @@ def _augmentation_key(config: TrainConfig) -> dict | None:
 
 @scoped_policy
 @reproducible.scoped
-def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: bool = False,
+def train_light_vgg(data, config: TrainConfig | None = None, *, batch_norm: bool = False,
                     policy: str | None = None, strategy: str = "default", force: bool = False,
                     store=None, verbose="auto", stored_only: bool = False) -> TrainResult:
     """Train (or load) the light VGG on ``data`` (an ``ExpressionDataset``).
@@ -86,10 +112,11 @@ def train_light_vgg(data, config: TrainConfig = LIGHT_VGG_QUICK, *, batch_norm: 
     ``batch_norm=False`` is the table's plain form (the chapter's main model); ``True``
     the authors' published variant (batch norm + dropout 0.5). Early stopping watches
     ``config.monitor_fraction`` of Train; Validation is never seen. ``policy`` defaults to
-    the hardware's best.
+    the hardware's best. ``config=None``: the recipe's budget on this set (:func:`light_vgg_plan`).
     """
     from .models import light_vgg
 
+    config = config or light_vgg_plan(data)[0]
     n = len(data.classes)
     fit_part, train_ds, monitor_ds, weights = _image_training(data, config)
     name = f"light_vgg_{'bn' if batch_norm else 'plain'}"
@@ -127,7 +154,7 @@ class TransferResult:
 # they are cached in float32 whatever the policy, and keyed by it.
 @scoped_policy
 @reproducible.scoped
-def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights="auto",
+def train_vgg16_transfer(data, head_config: TrainConfig | None = None, *, weights="auto",
                          copies: int = AUGMENTED_COPIES, fine_tune: TrainConfig | None = None,
                          fine_tune_on: str = "features", force: bool = False, store=None, verbose="auto",
                          log=print, stored_only: bool = False, policy: str | None = None) -> TransferResult:
@@ -136,7 +163,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
     Blocks 1-4 run once per image and their (S/16, S/16, 512) maps are cached; block 5
     turns them into the head's features. The head trains on the training images and
     ``copies`` augmented copies of each (when ``head_config.augment``), with early
-    stopping on the same stratified slice of Train as the light VGG. Phase 2
+    stopping on the same stratified slice of Train as the light VGG (``head_config=None``: the
+    head's budget on this set, :func:`head_plan`). Phase 2
     (``fine_tune`` given) trains block 5 and the head with a low learning rate:
     ``fine_tune_on="features"`` on the cached block-4 maps of the original images (an
     epoch skips ~90 % of the forward pass), ``"images"`` on augmented images through
@@ -149,6 +177,7 @@ def train_vgg16_transfer(data, head_config: TrainConfig = HEAD_QUICK, *, weights
         raise ValueError(f"fine_tune_on must be 'features' or 'images', got {fine_tune_on!r}")
     if fine_tune is not None and fine_tune.augment and fine_tune_on == "features":
         raise ValueError("augmentation acts on images: fine-tune with fine_tune_on='images' to augment")
+    head_config = head_config or head_plan(data, copies)[0]
     tf, keras = import_tensorflow()
     keras.utils.set_random_seed(head_config.seed)  # the shuffles' order (see _image_training)
     n, size, c = len(data.classes), data.image_size, head_config
@@ -479,3 +508,50 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
     report = RegressionReport(y_val.astype(np.float64), predicted)
     baseline = RegressionReport.mean_predictor(y_fit, y_val.astype(np.float64))
     return ValenceArousalResult(model, head, report, baseline, data["validation"].labels[known_val])
+
+
+def cross_validate(data, model: str = "light_vgg", *, folds: int | str = 10, groups: str | None = None,
+                   groups_csv=None, groups_column: str = "subject", batch_norm: bool = False, overrides: dict | None = None, weights="auto",
+                   fine_tune: TrainConfig | None = None, fine_tune_on: str = "features", force: bool = False,
+                   verbose=0, log=print):
+    """Cross-validate a Q5 recipe over every image of ``data`` (Train and Validation pooled).
+
+    ``model``: "light_vgg" (``batch_norm`` for the variant) or "vgg16" (phase 1, and phase 2
+    when ``fine_tune`` is given). Each fold trains as ``train`` does - the recipe's budget on
+    the fold's size unless ``overrides`` set ``epochs`` - through the model store, under a data
+    fingerprint of its own: a finished fold loads, a killed one resumes. Each image's subject:
+    the ``groups`` regular expression on its name, or ``groups_column`` of the ``groups_csv``
+    table (:func:`fercourse.evaluate.crossval.subject_groups`); neither: folds may share subjects.
+    Returns a :class:`fercourse.evaluate.crossval.CrossValidation`.
+    """
+    from . import digests
+    from .data.splits import ImageSplit
+    from .evaluate.crossval import cross_validate as run_folds, subject_groups
+
+    if model not in ("light_vgg", "vgg16"):
+        raise ValueError(f"model must be 'light_vgg' or 'vgg16', got {model!r}")
+    pooled = ImageSplit.joined([data["train"], data["validation"]], "all", "Train/ and Validation/")
+    overrides = overrides or {}
+    subjects = subject_groups(pooled.files, groups, groups_csv, groups_column)
+
+    def fit(train_part, test_part, fold):
+        fold_data = dataclasses.replace(data, splits={"train": train_part, "validation": test_part},
+                                        fingerprint=digests.key({"data": data.fingerprint, "test": test_part.files}))
+        if model == "light_vgg":
+            config, why = light_vgg_plan(fold_data, **overrides)
+            log(f"fold {fold}: {why}")
+            run = train_light_vgg(fold_data, config, batch_norm=batch_norm, force=force, verbose=verbose)
+            return predict_split(run.model, test_part)[1], _told(run)
+        config, why = head_plan(fold_data, **overrides)
+        log(f"fold {fold}: {why}")
+        run = train_vgg16_transfer(fold_data, config, weights=weights, fine_tune=fine_tune, fine_tune_on=fine_tune_on,
+                                   force=force, verbose=verbose, log=lambda *a: None)
+        return run.proba, _told(run.fine_tune or run.head)
+
+    return run_folds(pooled, data.classes, fit, folds=folds, groups=subjects, seed=LIGHT_VGG_QUICK.seed, log=log)
+
+
+def _told(run: TrainResult) -> str:
+    """Where a fold's model came from, including a resumed training."""
+    resumed = run.entry.meta().get("resumed_at_epoch", 0) if not run.from_store else 0
+    return run.provenance + (f" (resumed after epoch {resumed})" if resumed else "")

@@ -119,7 +119,7 @@ def test_the_command_line_defaults_are_the_chapters(tiny_tree, monkeypatch):
 
     def capture(name):
         def fake(data, config, **kw):
-            calls[name] = (config, kw)
+            calls[name] = (config, kw, data)
             raise Stop
         return fake
 
@@ -129,10 +129,10 @@ def test_the_command_line_defaults_are_the_chapters(tiny_tree, monkeypatch):
         with pytest.raises(Stop):
             cli.main([*argv, "--data", str(tiny_tree)])
         if argv[1] == "light_vgg":
-            config, kw = calls["light"]
-            assert config == recipes.LIGHT_VGG_QUICK and kw["batch_norm"] is False
-    config, kw = calls["vgg16"]
-    assert config == recipes.HEAD_QUICK and kw["fine_tune"] == recipes.FINE_TUNE_QUICK
+            config, kw, data = calls["light"]  # the recipe's budget, as train_light_vgg(data) plans it
+            assert config == recipes.light_vgg_plan(data)[0] and kw["batch_norm"] is False
+    config, kw, data = calls["vgg16"]
+    assert config == recipes.head_plan(data)[0] and kw["fine_tune"] == recipes.FINE_TUNE_QUICK
     with pytest.raises(Stop):
         cli.main(["train", "light_vgg", "--batch-norm", "--data", str(tiny_tree)])
     assert calls["light"][1]["batch_norm"] is True

@@ -478,8 +478,14 @@ def test_the_prefetch_is_the_command_that_trains_what_q5_trains():
     assert task.argv == ("train", "light_vgg", "--batch-norm")
     assert any("recipes.train_light_vgg(data, batch_norm=True, verbose=0)" in s for s in sources)
     args = cli.build_parser().parse_args(list(task.argv))
-    (name, config), = cli._configs(args).items()
+    from types import SimpleNamespace
+
+    import numpy as np
+
     from fercourse import recipes
+    # The built-in set's Train: 150 images of each of 8 classes.
+    data = {"train": SimpleNamespace(labels=np.repeat(np.arange(8), 150))}
+    (name, (config, _)), = cli._configs(args, data).items()
     assert name == task.name and config == recipes.LIGHT_VGG_QUICK  # no flag changes the recipe
     assert (args.data, args.validation_split, args.faces, args.face_margin, args.class_policy, args.strategy) == \
         (None, None, None, None, "strict", "default")  # load_dataset()'s defaults, as in the chapter

@@ -9,6 +9,7 @@ import numpy as np
 from .errors import DataError
 from .faces import FaceOptions
 from .folders import Skipped
+from .rows import take_rows
 from .root import DataRoot
 
 SPLIT_ORDER = ("train", "validation", "test")
@@ -28,6 +29,24 @@ class ImageSplit:
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def rows(self, positions, name: str | None = None, source: str | None = None) -> "ImageSplit":
+        """The split of rows ``positions`` (M,) of this one, in that order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        pick = lambda a: None if a is None else a[positions]  # noqa: E731
+        return ImageSplit(name or self.name, source or self.source, [self.files[i] for i in positions],
+                          self.labels[positions], take_rows(self.images, positions),
+                          pick(self.valence_arousal), pick(self.faces))
+
+    @classmethod
+    def joined(cls, splits: list["ImageSplit"], name: str, source: str) -> "ImageSplit":
+        """One split holding every image of ``splits`` in order (images read into memory)."""
+        def join(attr):
+            parts = [getattr(s, attr) for s in splits]
+            return None if any(p is None for p in parts) else np.concatenate([np.asarray(p) for p in parts])
+
+        return cls(name, source, [f for s in splits for f in s.files], join("labels"), join("images"),
+                   join("valence_arousal"), join("faces"))
 
     def labelled_valence_arousal(self) -> tuple[np.ndarray, np.ndarray]:
         """(positions (K,) of the images with both labels, their (K, 2) float32 valence/arousal)."""

@@ -278,6 +278,8 @@ def test_every_display_follows_one_convention():
     import matplotlib.pyplot as plt
 
     from fercourse.cam import CamGridDisplay, pick_examples
+    from fercourse.evaluate import CrossValidation, CrossValidationDisplay
+    from fercourse.evaluate.crossval import FoldResult
     from fercourse.evaluate.regression import RegressionReport, ValenceArousalDisplay
     from fercourse.photos import FacePrediction, PhotoDisplay
 
@@ -290,6 +292,8 @@ def test_every_display_follows_one_convention():
     images, maps = rng.uniform(0, 1, (len(y), 8, 8, 3)), rng.uniform(0, 1, (len(y), 8, 8))
     examples = pick_examples(y, proba, per_class=1)
     va = RegressionReport(rng.uniform(-1, 1, (len(y), 2)), rng.uniform(-1, 1, (len(y), 2)))
+    folds = CrossValidation(classes, [FoldResult(i, np.arange(len(y)), report, "trained", 1.0) for i in (1, 2)],
+                            "2-fold")
     makers = {  # display -> (from_* with its data, number of axes it draws into)
         "roc": (lambda **kw: RocDisplay.from_report(report, **kw), 1),
         "confusion": (lambda **kw: ConfusionDisplay.from_report(report, **kw), 2),
@@ -301,6 +305,7 @@ def test_every_display_follows_one_convention():
         "photo": (lambda **kw: PhotoDisplay.from_predictions(
             (images[0] * 255).astype(np.uint8), [FacePrediction(None, 0, [1, 1, 4, 4], label="a",
                                                                 probabilities={"a": 0.9})], **kw), 1),
+        "cross-validation": (lambda **kw: CrossValidationDisplay.from_result(folds, **kw), 2),
     }
     for name, (make, count) in makers.items():
         before = plt.get_fignums()

@@ -319,7 +319,9 @@ def _cmd_cross_validate(args) -> int:
                              "or vgg16")
     folds = args.folds if args.folds == "loso" else _whole(args.folds, "--folds", least=2)
     print(f"process: {configure_process()}")
-    data = load_dataset(args.data, validation_split=args.validation_split, class_policy=args.class_policy,
+    # The folds pool every image, so a set with only Train/ needs no --validation-split (any
+    # hold-out is pooled back).
+    data = load_dataset(args.data, validation_split=args.validation_split or 0.2, class_policy=args.class_policy,
                         progress=True, faces=args.faces, face_margin=args.face_margin)
     print(data.describe())
     fine_tune = None

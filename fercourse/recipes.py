@@ -1,4 +1,4 @@
-"""The two Q5 trainings as one call each, shared by the notebook and the command line.
+"""The Q5 trainings as one call each, shared by the notebooks and the command line.
 
 * :func:`train_light_vgg` -- the paper's light VGG on augmented images.
 * :func:`train_vgg16_transfer` -- phase 1: a head on cached frozen VGG16 features of the
@@ -6,9 +6,11 @@
   head fine-tuned with a low learning rate, on cached block-4 maps or on augmented images.
 
 Both hold out the same stratified slice of Train for early stopping; the Validation split
-only scores.
+only scores. By default both train for their budget in updates on the data's size
+(:func:`light_vgg_plan`, :func:`head_plan`; ``fercourse.train.budget``). :func:`cross_validate`
+runs either over subject-independent folds.
 
-Both go through the model store, so a second run loads instead of training.
+Everything goes through the model store, so a second run loads instead of training.
 """
 from __future__ import annotations
 

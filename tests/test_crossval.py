@@ -1,6 +1,7 @@
 """Subject-independent cross-validation: the folds, the groups, the scores, the command line."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def test_cross_validation_trains_on_the_other_folds_and_sums_their_scores():
     assert result.summary()["accuracy"] == pytest.approx((np.mean(accuracies), np.std(accuracies, ddof=1)))
     assert result.summary()["accuracy"][0] > 0.9  # the grey levels separate the classes
     assert "subject-independent (6 subjects)" in result.scheme and "± " in result.describe()
-    assert any(line.startswith("fold 2 of 3") and "min left" in line for line in said)
+    assert any(line.startswith("fold 2 of 3 done") and "min left" in line for line in said)
+    assert any(line.startswith("fold 2 of 3: training on 16 images, testing on 8 (subjects S") for line in said)
     display = CrossValidationDisplay.from_result(result)
     assert len(display.ax_) == 2 and display.confusion_display_.confusion_matrix.sum() == len(split)
     assert "may share subjects" in cross_validate(split, "abcd", fit, folds=2, log=lambda *_: None).scheme
@@ -163,13 +165,13 @@ def test_the_command_cross_validates_by_subject_and_a_killed_fold_resumes(tmp_pa
     killed = subprocess.run([sys.executable, "-c", KILLED_IN_FOLD_2, *flags], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert "fold 1 of 3" in killed.stdout and "fold 2 of 3" not in killed.stdout
+    assert "fold 1 of 3 done" in killed.stdout and "fold 2 of 3 done" not in killed.stdout
     done = subprocess.run([sys.executable, "-m", "fercourse", *flags], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "3-fold, stratified, subject-independent (6 subjects)" in out
-    fold_lines = [line for line in out.splitlines() if line.startswith("fold ") and " of 3:" in line]
+    fold_lines = [line for line in out.splitlines() if line.startswith("fold ") and " of 3 done:" in line]
     assert len(fold_lines) == 3
     assert "loaded from the model store" in fold_lines[0]  # fold 1 finished before the kill
     assert "(resumed after epoch 1)" in fold_lines[1]  # fold 2 went on from its backup
@@ -186,6 +188,7 @@ def test_the_command_cross_validates_by_subject_and_a_killed_fold_resumes(tmp_pa
 
 def test_the_command_names_a_bad_pattern_and_an_unmatched_file(tmp_path, monkeypatch, capsys):
     root = _subjects_tree(tmp_path / "data", 2, 1)
+    shutil.rmtree(root / "Validation")  # the folds pool every image: Train/ alone will do
     (root / "Train" / "happy" / "photo.png").write_bytes((root / "Train" / "happy" / "s0_happy.png").read_bytes())
     monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path / "cache"))
     base = ["cross-validate", "light_vgg", "--data", str(root), "--folds", "2"]
@@ -195,3 +198,19 @@ def test_the_command_names_a_bad_pattern_and_an_unmatched_file(tmp_path, monkeyp
     assert "Train/happy/photo.png: its name does not match --groups" in capsys.readouterr().err
     assert cli.main([*base[:-1], "many"]) == 2
     assert "--folds must be a whole number >= 2" in capsys.readouterr().err
+
+
+def test_leave_one_subject_out_scores_a_subject_of_one_class():
+    split = _split(n_subjects=3)
+    lone = ImageSplit("all", "test", ["Train/c2/S9_x.png"], np.array([2]), np.full((1, 8, 8, 3), 130, np.uint8))
+    split = ImageSplit.joined([split, lone], "all", "test")
+
+    def fit(train, test, fold):
+        return np.full((len(test), 4), 0.25), "constant"
+
+    result = cross_validate(split, "abcd", fit, folds="loso", groups=subject_groups(split.files, r"(S\d+)_"),
+                            log=lambda *_: None)
+    assert result.scheme.startswith("leave-one-subject-out (4 subjects)")
+    assert np.isnan(result.folds[-1].report.macro_auc)  # one class: no ROC
+    assert result.summary()["macro-AUC"][0] == pytest.approx(0.5)  # the mean of the other folds
+    assert result.confusion().sum() == 13

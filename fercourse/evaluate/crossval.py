@@ -116,7 +116,7 @@ class CrossValidation:
 
         rows = pd.DataFrame([{"images": len(f.test), **f.report.summary()} for f in self.folds],
                             index=[f"fold {f.fold}" for f in self.folds])
-        scores = rows[list(METRICS)]
+        scores = rows[list(METRICS)]  # a fold without a score (a one-class fold's AUC) is left out
         rows.loc["mean"] = [rows["images"].sum(), *scores.mean()]
         rows.loc["std"] = [np.nan, *scores.std(ddof=1)]
         return rows
@@ -158,12 +158,14 @@ def cross_validate(split, classes, fit: Callable[[object, object, int], tuple[np
         mask[test] = True
         train_part = split.rows(np.flatnonzero(~mask), "train", f"folds other than {i}")
         test_part = split.rows(test, "validation", f"fold {i}")
+        held = f" (subjects {', '.join(sorted(set(groups[test])))})" if groups is not None else ""
+        log(f"fold {i} of {len(tests)}: training on {len(train_part)} images, testing on {len(test)}{held}")
         proba, provenance = fit(train_part, test_part, i)
         report = ClassificationReport(tuple(classes), np.asarray(test_part.labels), np.asarray(proba, np.float64))
         results.append(FoldResult(i, test, report, provenance, time.perf_counter() - began))
         elapsed = time.perf_counter() - start
         left = elapsed / i * (len(tests) - i)
-        log(f"fold {i} of {len(tests)}: {len(train_part)} training / {len(test)} test images, {provenance}; "
+        log(f"fold {i} of {len(tests)} done: {len(train_part)} training / {len(test)} test images, {provenance}; "
             f"accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}"
             + (f"; about {left / 60:.1f} min left" if i < len(tests) else ""))
     return CrossValidation(tuple(classes), results, scheme)

@@ -86,10 +86,13 @@ class ClassificationReport:
     @property
     def macro_auc(self) -> float:
         """Mean one-vs-rest AUC over the classes present: ``roc_auc_score(average="macro")``
-        (with every class present, ``roc_auc_score(y_true, proba, multi_class="ovr")``)."""
+        (with every class present, ``roc_auc_score(y_true, proba, multi_class="ovr")``); NaN
+        when ``y_true`` holds a single class."""
         from sklearn.metrics import roc_auc_score
 
         onehot, present = self._onehot()
+        if not present.any():  # one class only (e.g. a cross-validation fold of one subject)
+            return float("nan")
         return float(roc_auc_score(onehot[:, present], self.proba[:, present], average="macro"))
 
     @property

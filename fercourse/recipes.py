@@ -541,11 +541,11 @@ def cross_validate(data, model: str = "light_vgg", *, folds: int | str = 10, gro
                                         fingerprint=digests.key({"data": data.fingerprint, "test": test_part.files}))
         if model == "light_vgg":
             config, why = light_vgg_plan(fold_data, **overrides)
-            log(f"fold {fold}: {why}")
+            log(f"fold {fold} budget: {why}")
             run = train_light_vgg(fold_data, config, batch_norm=batch_norm, force=force, verbose=verbose)
             return predict_split(run.model, test_part)[1], _told(run)
         config, why = head_plan(fold_data, **overrides)
-        log(f"fold {fold}: {why}")
+        log(f"fold {fold} budget: {why}")
         run = train_vgg16_transfer(fold_data, config, weights=weights, fine_tune=fine_tune, fine_tune_on=fine_tune_on,
                                    force=force, verbose=verbose, log=lambda *a: None)
         return run.proba, _told(run.fine_tune or run.head)

@@ -119,7 +119,7 @@ class CrossValidation:
         scores = rows[list(METRICS)]  # a fold without a score (a one-class fold's AUC) is left out
         rows.loc["mean"] = [rows["images"].sum(), *scores.mean()]
         rows.loc["std"] = [np.nan, *scores.std(ddof=1)]
-        return rows
+        return rows.astype({"images": "Int64"})
 
     def summary(self) -> dict[str, tuple[float, float]]:
         """``{metric: (mean, standard deviation over folds)}``."""

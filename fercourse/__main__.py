@@ -311,13 +311,16 @@ def _cmd_predict(args) -> int:
 
 def _cmd_cross_validate(args) -> int:
     from .data import load_dataset
+    from .lanes import whole_count
     from .session import configure_process
     from . import recipes
 
     if args.model == "light_vgg_gap" or args.task != "classification":
         raise FercourseError("cross-validate trains the classifiers light_vgg (--batch-norm for the variant) "
                              "or vgg16")
-    folds = args.folds if args.folds == "loso" else _whole(args.folds, "--folds", least=2)
+    folds = args.folds if args.folds == "loso" else whole_count(args.folds)
+    if folds is None or folds == 1:
+        raise FercourseError(f"--folds must be a whole number >= 2 or loso, got {args.folds!r}")
     print(f"process: {configure_process()}")
     # The folds pool every image, so a set with only Train/ needs no --validation-split (any
     # hold-out is pooled back).
@@ -341,12 +344,6 @@ def _cmd_cross_validate(args) -> int:
     print(pd.DataFrame(result.confusion(), index=list(data.classes), columns=list(data.classes)).to_string())
     print(f"\nto reproduce: {_reproduce(args)}")
     return 0
-
-
-def _whole(text: str, flag: str, least: int = 1) -> int:
-    if not text.isdigit() or int(text) < least:
-        raise FercourseError(f"{flag} must be a whole number >= {least}, got {text!r}")
-    return int(text)
 
 
 def _reproduce(args) -> str:

@@ -159,9 +159,10 @@ def _print_scan(data) -> None:
     print(f"\n{data.report}\n")
 
 
-def _train_command(args) -> str:
-    """The ``train`` command line that makes the model these ``evaluate`` flags ask for."""
-    parts = ["python -m fercourse train", args.model]
+def _train_command(args, command: str = "train") -> str:
+    """The ``train`` command line that makes the model these ``evaluate`` flags ask for (or the
+    same flags for another ``command``)."""
+    parts = [f"python -m fercourse {command}", args.model]
     if args.data:
         parts += ["--data", str(args.data)]
     if args.validation_split is not None:
@@ -348,8 +349,7 @@ def _cmd_cross_validate(args) -> int:
 
 def _reproduce(args) -> str:
     """The ``cross-validate`` command line of these flags."""
-    train = _train_command(args).replace("python -m fercourse train", "python -m fercourse cross-validate", 1)
-    parts = [train, "--folds", str(args.folds)]
+    parts = [_train_command(args, "cross-validate"), "--folds", str(args.folds)]
     if args.groups:
         parts += ["--groups", shlex.quote(args.groups)]
     if args.groups_csv:

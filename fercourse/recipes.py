@@ -513,7 +513,8 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
 
 
 def cross_validate(data, model: str = "light_vgg", *, folds: int | str = 10, groups: str | None = None,
-                   groups_csv=None, groups_column: str = "subject", batch_norm: bool = False, overrides: dict | None = None, weights="auto",
+                   groups_csv=None, groups_column: str = "subject", batch_norm: bool = False,
+                   overrides: dict | None = None, weights="auto",
                    fine_tune: TrainConfig | None = None, fine_tune_on: str = "features", force: bool = False,
                    verbose=0, log=print):
     """Cross-validate a Q5 recipe over every image of ``data`` (Train and Validation pooled).

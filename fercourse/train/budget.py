@@ -48,7 +48,8 @@ class Budget:
         if "patience" not in overrides:
             fields["patience"] = scaled(config.patience, epochs)
         config = dataclasses.replace(config, **fields)
-        bound = (" (the floor: the recipe's epochs)" if epochs == self.config.epochs and batches > self.reference_batches
+        floor = epochs == self.config.epochs and batches > self.reference_batches
+        bound = (" (the floor: the recipe's epochs)" if floor
                  else f" (the ceiling: {self.max_epochs} epochs)" if epochs == self.max_epochs else "")
         return config, (f"{epochs} epochs{bound} of {batches} batches of {config.batch_size} = "
                         f"{epochs * batches:,} updates, for the recipe's {self.updates:,} "

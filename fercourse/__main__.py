@@ -160,34 +160,15 @@ def _print_scan(data) -> None:
 
 
 def _train_command(args, command: str = "train") -> str:
-    """The ``train`` command line that makes the model these ``evaluate`` flags ask for (or the
-    same flags for another ``command``)."""
+    """The ``command`` line (default ``train``) with the flags of ``args`` that differ from
+    their defaults: for ``evaluate`` and ``predict``, the training that makes the model asked for;
+    for ``cross-validate``, the run itself. The flags come from the parser's own definitions."""
     parts = [f"python -m fercourse {command}", args.model]
-    if args.data:
-        parts += ["--data", str(args.data)]
-    if args.validation_split is not None:
-        parts += ["--validation-split", str(args.validation_split)]
-    if args.class_policy != "strict":
-        parts += ["--class-policy", args.class_policy]
-    if args.faces is not None:
-        parts += ["--faces", args.faces]
-    if args.face_margin is not None:
-        parts += ["--face-margin", str(args.face_margin)]
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--learning-rate", args.learning_rate), ("--patience", args.patience)):
-        if value is not None:
-            parts += [flag, str(value)]
-    if args.batch_norm:
-        parts.append("--batch-norm")
-    if args.model == "light_vgg" and args.task != "classification":
-        parts += ["--task", args.task]
-    if args.model == "vgg16":
-        if args.weights != "auto":
-            parts += ["--weights", str(args.weights)]
-        if args.fine_tune is not None:
-            parts += ["--fine-tune", str(args.fine_tune)]
-        if args.fine_tune_on != "features":
-            parts += ["--fine-tune-on", args.fine_tune_on]
+    for action in args.reproducible:
+        value = getattr(args, action.dest)
+        if value != action.default:
+            flag = action.option_strings[-1]
+            parts += [flag] if action.nargs == 0 else [flag, shlex.quote(str(value))]
     return " ".join(parts)
 
 
@@ -343,58 +324,55 @@ def _cmd_cross_validate(args) -> int:
     import pandas as pd
 
     print(pd.DataFrame(result.confusion(), index=list(data.classes), columns=list(data.classes)).to_string())
-    print(f"\nto reproduce: {_reproduce(args)}")
+    print(f"\nto reproduce: {_train_command(args, 'cross-validate')}")
     return 0
 
 
-def _reproduce(args) -> str:
-    """The ``cross-validate`` command line of these flags."""
-    parts = [_train_command(args, "cross-validate"), "--folds", str(args.folds)]
-    if args.groups:
-        parts += ["--groups", shlex.quote(args.groups)]
-    if args.groups_csv:
-        parts += ["--groups-csv", shlex.quote(str(args.groups_csv)), "--groups-column", args.groups_column]
-    return " ".join(parts)
-
-
-def _add_training_arguments(parser, model_flag: bool = False) -> None:
+def _add_training_arguments(parser, model_flag: bool = False) -> list:
+    """The flags every training command shares. Their actions are returned and kept as the
+    namespace's ``reproducible``: what :func:`_train_command` writes back into a command line."""
     models = ["light_vgg", "light_vgg_gap", "vgg16"]
     what = "which Q5 model (light_vgg_gap: part 4's GAP head on the plain light VGG's convolutions)"
     if model_flag:
         parser.add_argument("--model", choices=models, default="light_vgg", help=what)
     else:
         parser.add_argument("model", choices=models, help=what)
-    parser.add_argument("--data", default=None, help="data root (default: FERCOURSE_DATA, data/affectnet, built-in)")
-    parser.add_argument("--validation-split", type=float, default=None,
-                        help="hold out this fraction of Train when there is no Validation folder")
-    parser.add_argument("--class-policy", choices=["strict", "intersection"], default="strict",
-                        help="when the splits hold different classes: stop (strict) or use those they share")
-    parser.add_argument("--faces", choices=["as-is", "crop", "align"], default=None,
-                        help="as-is: the images are face crops (AffectNet; default, or FERCOURSE_FACES); "
-                             "crop: detect the largest face (OpenCV Haar cascade) and crop to it; "
-                             "align: crop and level the eyes")
-    parser.add_argument("--face-margin", type=float, default=None,
-                        help="with --faces crop/align: share of the face's side added on each side (0.15)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--patience", type=int, default=None,
-                        help="epochs without a better validation loss before stopping")
     form = parser.add_mutually_exclusive_group()
-    form.add_argument("--plain", action="store_true",
-                      help="light VGG: the table's plain form (the default, the chapter's main model)")
-    form.add_argument("--batch-norm", action="store_true",
-                      help="light VGG: the authors' variant with batch normalisation and dropout")
-    parser.add_argument("--task", choices=["classification", "valence-arousal"], default="classification",
-                        help="light VGG: the 8-class head, or the 2-float valence/arousal head on the "
-                             "classifier's convolutions")
-    parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE")
-    parser.add_argument("--fine-tune", type=int, default=None, metavar="EPOCHS",
-                        help="vgg16: then fine-tune block 5 and the head for EPOCHS (default: as the chapter, "
-                             "3; 0 skips phase 2)")
-    parser.add_argument("--fine-tune-on", choices=["features", "images"], default="features",
-                        help="vgg16: cached block-4 maps (fast, no augmentation) or augmented images")
-    parser.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    flags = [
+        parser.add_argument("--data", default=None,
+                            help="data root (default: FERCOURSE_DATA, data/affectnet, built-in)"),
+        parser.add_argument("--validation-split", type=float, default=None,
+                            help="hold out this fraction of Train when there is no Validation folder"),
+        parser.add_argument("--class-policy", choices=["strict", "intersection"], default="strict",
+                            help="when the splits hold different classes: stop (strict) or use those they share"),
+        parser.add_argument("--faces", choices=["as-is", "crop", "align"], default=None,
+                            help="as-is: the images are face crops (AffectNet; default, or FERCOURSE_FACES); "
+                                 "crop: detect the largest face (OpenCV Haar cascade) and crop to it; "
+                                 "align: crop and level the eyes"),
+        parser.add_argument("--face-margin", type=float, default=None,
+                            help="with --faces crop/align: share of the face's side added on each side (0.15)"),
+        parser.add_argument("--epochs", type=int, default=None),
+        parser.add_argument("--batch-size", type=int, default=None),
+        parser.add_argument("--learning-rate", type=float, default=None),
+        parser.add_argument("--patience", type=int, default=None,
+                            help="epochs without a better validation loss before stopping"),
+        form.add_argument("--plain", action="store_true",
+                          help="light VGG: the table's plain form (the default, the chapter's main model)"),
+        form.add_argument("--batch-norm", action="store_true",
+                          help="light VGG: the authors' variant with batch normalisation and dropout"),
+        parser.add_argument("--task", choices=["classification", "valence-arousal"], default="classification",
+                            help="light VGG: the 8-class head, or the 2-float valence/arousal head on the "
+                                 "classifier's convolutions"),
+        parser.add_argument("--weights", default="auto", help="vgg16: auto | imagenet | hed | random | FILE"),
+        parser.add_argument("--fine-tune", type=int, default=None, metavar="EPOCHS",
+                            help="vgg16: then fine-tune block 5 and the head for EPOCHS (default: as the "
+                                 "chapter, 3; 0 skips phase 2)"),
+        parser.add_argument("--fine-tune-on", choices=["features", "images"], default="features",
+                            help="vgg16: cached block-4 maps (fast, no augmentation) or augmented images"),
+        parser.add_argument("--strategy", choices=["default", "mirrored"], default="default"),
+    ]
+    parser.set_defaults(reproducible=flags)
+    return flags
 
 
 def _jobs(text: str) -> int:
@@ -443,14 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="what is printed (and, with --out, written): a table, JSON Lines, or CSV")
     pr.set_defaults(func=_cmd_predict)
     cv = sub.add_parser("cross-validate", help="k-fold or leave-one-subject-out cross-validation over all images")
-    _add_training_arguments(cv)
-    cv.add_argument("--folds", default="10", help="a number of folds (default 10), or loso: one fold per subject")
-    cv.add_argument("--groups", default=None, metavar="REGEX",
-                    help="the subject of a file: this regular expression's first group on its name, "
-                         r"e.g. '^(S\d+)_'")
-    cv.add_argument("--groups-csv", default=None, metavar="FILE",
-                    help="or a CSV table with a 'file' column (name or path under the data root)")
-    cv.add_argument("--groups-column", default="subject", help="the CSV column naming the subject")
+    _add_training_arguments(cv).extend([
+        cv.add_argument("--folds", default="10", help="a number of folds (default 10), or loso: one fold per subject"),
+        cv.add_argument("--groups", default=None, metavar="REGEX",
+                        help="the subject of a file: this regular expression's first group on its name, "
+                             r"e.g. '^(S\d+)_'"),
+        cv.add_argument("--groups-csv", default=None, metavar="FILE",
+                        help="or a CSV table with a 'file' column (name or path under the data root)"),
+        cv.add_argument("--groups-column", default="subject", help="the CSV column naming the subject")])
     cv.add_argument("--force", action="store_true", help="train every fold again even if it is stored")
     cv.set_defaults(func=_cmd_cross_validate)
     ca = sub.add_parser("cache", help="what the cache folder holds per kind; --clear to delete")

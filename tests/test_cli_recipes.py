@@ -1,6 +1,7 @@
 """The Q5 recipes and the command line, end to end on a tiny folder tree."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from fercourse import __main__ as cli
@@ -181,3 +182,38 @@ def test_valence_arousal_recipe_outputs_in_range_and_beats_the_mean(va_tree):
     ours, mean = va.report.table(), va.baseline.table()
     assert (ours["RMSE"] < mean["RMSE"]).all(), (ours, mean)  # it learned more than the mean
     assert va.head.entry.ingredients["loss"] == "mse"
+
+
+_FLAG_VALUES = {"--data": ["/data/my faces", "data"], "--validation-split": ["0.25"], "--class-policy": ["intersection"],
+                "--faces": ["crop", "align"], "--face-margin": ["0.3"], "--epochs": ["7"], "--batch-size": ["16"],
+                "--learning-rate": ["0.001"], "--patience": ["2"], "--task": ["valence-arousal"],
+                "--weights": ["hed", "my weights.h5"], "--fine-tune": ["0", "4"], "--fine-tune-on": ["images"],
+                "--strategy": ["mirrored"], "--folds": ["5", "loso"], "--groups": ["^(S\\d+)_"],
+                "--groups-csv": ["subjects.csv"], "--groups-column": ["person"]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(command=st.sampled_from(["train", "evaluate", "cross-validate"]),
+       model=st.sampled_from(["light_vgg", "light_vgg_gap", "vgg16"]),
+       form=st.sampled_from([[], ["--plain"], ["--batch-norm"]]),
+       picks=st.dictionaries(st.sampled_from(sorted(_FLAG_VALUES)), st.integers(0, 1)))
+def test_the_printed_command_line_gives_back_every_flag(command, model, form, picks):
+    """What ``train`` / ``cross-validate`` print as the command that makes (or repeats) a run parses
+    back to the same settings: every flag the parser defines is written, quoted where needed."""
+    import shlex
+
+    if command != "cross-validate":
+        picks = {flag: i for flag, i in picks.items() if flag not in ("--folds", "--groups", "--groups-csv",
+                                                                        "--groups-column")}
+    argv = [command, model, *form]
+    for flag, i in picks.items():
+        argv += [flag, _FLAG_VALUES[flag][min(i, len(_FLAG_VALUES[flag]) - 1)]]
+    parser = cli.build_parser()
+    asked = parser.parse_args(argv)
+    line = cli._train_command(asked, command if command == "cross-validate" else "train")
+    words = shlex.split(line)
+    assert words[:4] == ["python", "-m", "fercourse", "cross-validate" if command == "cross-validate" else "train"]
+    again = parser.parse_args(words[3:])
+    assert again.model == model
+    for action in asked.reproducible:
+        assert getattr(again, action.dest) == getattr(asked, action.dest), action.dest

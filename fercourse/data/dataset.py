@@ -25,7 +25,7 @@ from .decode import DEFAULT_MAX_PIXELS
 from .errors import DataError
 from .faces import face_options
 from .folders import read_layout
-from .holdout import hold_out_rows
+from .holdout import hold_out
 from .root import resolve_data_root
 from .splits import SPLIT_ORDER, ExpressionDataset, ImageSplit, ScanReport
 
@@ -87,8 +87,10 @@ def load_dataset(
                             + (f" ({len(bad)} file(s) skipped - {shown})" if bad else "")
                             + ". Put .jpg or .png images into the class folders.")
     split_fingerprint = content  # models and features: keyed by what was decoded, not by file times
+    splits = {name: ImageSplit(name, s["source"], s["files"], s["labels"], s["images"], s["va"], s["faces"])
+              for name, s in splits.items()}
     if "validation" not in splits:
-        splits["train"], splits["validation"] = hold_out_rows(splits["train"], validation_split, seed)
+        splits["train"], splits["validation"] = hold_out(splits["train"], validation_split, seed, "validation")
         # A different hold-out is a different training set: models and features trained on one
         # must never be reloaded for another (the validation images would leak into training).
         split_fingerprint = digests.key({"data": content, "holdout": validation_split, "seed": seed,
@@ -96,12 +98,12 @@ def load_dataset(
     import pandas as pd
 
     ordered = {name: splits[name] for name in SPLIT_ORDER if name in splits}
-    counts = pd.DataFrame({name: [int(np.sum(s["labels"] == i)) for i in range(len(cached_classes))]
+    counts = pd.DataFrame({name: [int(np.sum(s.labels == i)) for i in range(len(cached_classes))]
                            for name, s in ordered.items()}, index=list(cached_classes))
     counts.loc["total"] = counts.sum()
     face_counts = None
-    if all(s["faces"] is not None for s in ordered.values()):  # faces were detected
-        face_counts = pd.DataFrame({name: [int(np.sum(~np.isnan(s["faces"][:, 0]) & (s["labels"] == i)))
+    if all(s.faces is not None for s in ordered.values()):  # faces were detected
+        face_counts = pd.DataFrame({name: [int(np.sum(~np.isnan(s.faces[:, 0]) & (s.labels == i)))
                                            for i in range(len(cached_classes))]
                                     for name, s in ordered.items()}, index=list(cached_classes))
         face_counts.loc["total"] = face_counts.sum()
@@ -119,7 +121,4 @@ def load_dataset(
     return ExpressionDataset(
         root=data_root, classes=tuple(cached_classes), report=report, image_size=image_size,
         keep_aspect=keep_aspect, fingerprint=split_fingerprint, decoded_fingerprint=fingerprint,
-        face_options=face_opts,
-        splits={name: ImageSplit(name, s["source"], s["files"], s["labels"], s["images"], s["va"], s["faces"])
-                for name, s in ordered.items()},
-    )
+        face_options=face_opts, splits=ordered)

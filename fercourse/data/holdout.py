@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 
-from .rows import take_rows
 from .splits import ImageSplit
 
 
@@ -32,21 +31,6 @@ def held_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(held)
 
 
-def hold_out_rows(split: dict, fraction: float, seed: int) -> tuple[dict, dict]:
-    """Stratified split of a decoded split into (kept, held-out) parts."""
-    held_mask = np.zeros(len(split["labels"]), bool)
-    held_mask[held_indices(np.asarray(split["labels"]), fraction, seed)] = True
-
-    def take(mask, source):
-        return {"source": source, "files": [f for f, m in zip(split["files"], mask) if m],
-                "labels": split["labels"][mask], "images": take_rows(split["images"], np.flatnonzero(mask)),
-                "va": None if split["va"] is None else split["va"][mask],
-                "faces": None if split.get("faces") is None else split["faces"][mask]}
-
-    return (take(~held_mask, split["source"]),
-            take(held_mask, f"{split['source']} (held out {fraction:.0%})"))
-
-
 def hold_out(split: ImageSplit, fraction: float, seed: int = 0, name: str = "monitor") -> tuple[ImageSplit, ImageSplit]:
     """Stratified ``(rest, held)`` parts of ``split``: ``fraction`` of each class goes to ``held``.
 
@@ -55,9 +39,6 @@ def hold_out(split: ImageSplit, fraction: float, seed: int = 0, name: str = "mon
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
-    kept, held = hold_out_rows({"source": split.source, "files": split.files, "labels": split.labels,
-                            "images": split.images, "va": split.valence_arousal, "faces": split.faces},
-                           fraction, seed)
-    as_split = lambda n, p: ImageSplit(n, p["source"], p["files"], p["labels"], p["images"], p["va"],  # noqa: E731
-                                       p["faces"])
-    return as_split(split.name, kept), as_split(name, held)
+    held = held_indices(split.labels, fraction, seed)
+    kept = np.setdiff1d(np.arange(len(split)), held)
+    return split.rows(kept), split.rows(held, name, f"{split.source} (held out {fraction:.0%})")

@@ -15,18 +15,15 @@ own code.
 """
 from __future__ import annotations
 
-_CLASS = None
+from .lazy import lazy_classes
 
 
 def fused_batch_normalization(**kwargs):
     """A :class:`FusedBatchNormalization` layer (keyword arguments as Keras' layer)."""
-    return _layer_class()(**kwargs)
+    return __getattr__("FusedBatchNormalization")(**kwargs)
 
 
 def _layer_class():
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
     from ..env import import_tensorflow
 
     tf, keras = import_tensorflow()
@@ -57,11 +54,7 @@ def _layer_class():
             self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
             return tf.cast(y, self.compute_dtype)
 
-    _CLASS = FusedBatchNormalization
-    return _CLASS
+    return FusedBatchNormalization
 
 
-def __getattr__(name):  # the class needs TensorFlow: build it on first use only
-    if name == "FusedBatchNormalization":
-        return _layer_class()
-    raise AttributeError(name)
+__getattr__ = lazy_classes(globals(), FusedBatchNormalization=_layer_class)

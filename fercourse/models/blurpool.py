@@ -6,6 +6,8 @@ here, with the other layers the models are built from.
 """
 from __future__ import annotations
 
+from .lazy import lazy_classes
+
 
 def _register():
     from ..env import import_tensorflow
@@ -51,9 +53,4 @@ def _register():
     return BlurPool2D
 
 
-def __getattr__(name):  # the layer needs TensorFlow: build it on first use only
-    if name == "BlurPool2D":
-        cls = _register()
-        globals()["BlurPool2D"] = cls
-        return cls
-    raise AttributeError(name)
+__getattr__ = lazy_classes(globals(), BlurPool2D=_register)

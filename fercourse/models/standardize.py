@@ -9,6 +9,8 @@ seed passed 75 % by epoch 11 (README, "Experiments behind the recipe"). No weigh
 """
 from __future__ import annotations
 
+from .lazy import lazy_classes
+
 MIN_STD = 1.0 / 255  # a flat image is divided by one grey level, not by zero
 
 
@@ -55,12 +57,7 @@ def _register():
     return PerImageStandardization
 
 
-def __getattr__(name):  # the layer needs Keras: build it on first use only
-    if name == "PerImageStandardization":
-        cls = _register()
-        globals()["PerImageStandardization"] = cls
-        return cls
-    raise AttributeError(name)
+__getattr__ = lazy_classes(globals(), PerImageStandardization=_register)
 
 
 def standardize(images):

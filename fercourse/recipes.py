@@ -77,15 +77,30 @@ def head_plan(data, copies: int = AUGMENTED_COPIES, **overrides) -> tuple[TrainC
     return HEAD_BUDGET.plan(fit_images(data) * views, **overrides)
 
 
+def _monitored(data, config: TrainConfig):
+    """``(the training part of Train, the monitor slice)`` of every recipe, every global random
+    generator seeded with ``config.seed`` first: tf.data derives a shuffle's order from the
+    global seed *and* its own, so without it the order (and the trained weights) would depend on
+    what ran before in the process."""
+    import_tensorflow()[1].utils.set_random_seed(config.seed)
+    return hold_out(data["train"], config.monitor_fraction, config.seed)
+
+
+def _array_batches(x, y, batch_size: int, seed: int | None = None):
+    """A ``tf.data`` set of the arrays ``x``, ``y`` (N, ...) in batches, reshuffled every epoch
+    when ``seed`` is given."""
+    tf, _ = import_tensorflow()
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if seed is not None:
+        data = data.shuffle(len(y), seed=seed)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def _image_training(data, config: TrainConfig):
     """What every image-trained light VGG shares: (the training part of Train, its batches -
     augmented if ``config.augment`` -, the monitor slice's batches, balanced class weights or
     None)."""
-    _, keras = import_tensorflow()
-    # tf.data derives a shuffle's order from the global seed *and* its own: fix the global one
-    # here, or the order (and the trained weights) depends on what ran before in the process.
-    keras.utils.set_random_seed(config.seed)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    fit_part, monitor = _monitored(data, config)
     train_ds = as_tf_dataset(fit_part, batch_size=config.batch_size, shuffle=True, seed=config.seed,
                              augment=augmentation_layers(config.seed) if config.augment else None)
     monitor_ds = as_tf_dataset(monitor, batch_size=64)
@@ -179,14 +194,13 @@ def train_vgg16_transfer(data, head_config: TrainConfig | None = None, *, weight
         raise ValueError(f"fine_tune_on must be 'features' or 'images', got {fine_tune_on!r}")
     if fine_tune is not None and fine_tune.augment and fine_tune_on == "features":
         raise ValueError("augmentation acts on images: fine-tune with fine_tune_on='images' to augment")
-    head_config = head_config or head_plan(data, copies)[0]
+    c = head_config or head_plan(data, copies)[0]
+    fit_part, monitor = _monitored(data, c)
     tf, keras = import_tensorflow()
-    keras.utils.set_random_seed(head_config.seed)  # the shuffles' order (see _image_training)
-    n, size, c = len(data.classes), data.image_size, head_config
+    n, size = len(data.classes), data.image_size
     model, backbone, head, info = vgg16_transfer(n, weights=weights, input_size=size, log=log)
     blocks1to4 = keras.Sequential([keras.Input((size, size, 3)), VGGPreprocess(), trunk(backbone)])
     block5 = block5_of(backbone)
-    fit_part, monitor = hold_out(data["train"], c.monitor_fraction, c.seed)
     # Keyed by the weights themselves (not their label), by how Train was split and by the
     # precision the backbone computed in.
     key = {"data": data.fingerprint, "weights": weights_digest(backbone), "size": size,
@@ -207,12 +221,6 @@ def train_vgg16_transfer(data, head_config: TrainConfig | None = None, *, weight
     val4, val_features = maps("validation", data["validation"].images)
     source = f"{key['weights']}|copies={len(views)}"
 
-    def batches(x, y, config=None):
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        if config is None:
-            return ds.batch(256)
-        return ds.shuffle(len(y), seed=config.seed).batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
-
     def predicted(net, x):
         # (N, classes) float64. Kept per exact weights and inputs (fercourse.memo): block 5 on
         # every block-4 map is most of the work of a warm run of this recipe.
@@ -221,7 +229,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig | None = None, *, weight
     feature_shape = tuple(features.shape[1:])
     weights_of = balanced_class_weights(all_labels, n) if c.class_weights else None
     head_result = train("vgg16_head", lambda: transfer_head(feature_shape, n, features=all_features),
-                        batches(all_features, all_labels, c), batches(monitor_features, monitor.labels), c,
+                        _array_batches(all_features, all_labels, c.batch_size, c.seed),
+                        _array_batches(monitor_features, monitor.labels, 256), c,
                         data_fingerprint=data.fingerprint, weights_source=source, class_weight=weights_of,
                         weights_description=f"{info}; head on {1 + len(views)} views of each image",
                         key={"augmentation": augmentation_key()} if views else None,
@@ -238,7 +247,8 @@ def train_vgg16_transfer(data, head_config: TrainConfig | None = None, *, weight
                       class_weight=balanced_class_weights(labels, n) if fine_tune.class_weights else None)
         if fine_tune_on == "features":
             tuned = train("vgg16_finetune_block5", lambda: block5_and_head(backbone, head, n),
-                          batches(train4, labels, fine_tune), batches(monitor4, monitor.labels), fine_tune,
+                          _array_batches(train4, labels, fine_tune.batch_size, fine_tune.seed),
+                          _array_batches(monitor4, monitor.labels, 256), fine_tune,
                           **origin)
             copy_back(tuned.model, backbone, head)  # the image model now carries the tuned weights
             proba = predicted(tuned.model, val4)
@@ -337,9 +347,8 @@ def train_region_guided(data, source: TrainResult, weight: float = REGION_WEIGHT
     if not data.root.generated:
         raise ValueError("region-guided training needs the region masks of the built-in set; "
                          f"{data.name} has none")
-    import_tensorflow()[1].utils.set_random_seed(config.seed)  # the shuffle's order (see _image_training)
+    fit_part, monitor = _monitored(data, config)
     n = len(data.classes)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
     size = source.model.get_layer("block5_conv2").output.shape[1]
     inside = pool_masks(load_masks(data, fit_part), size)
     train_ds = (tf.data.Dataset.from_tensor_slices(((fit_part.images, inside), fit_part.labels))
@@ -407,9 +416,7 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
     squared error in [0, 1] pixels; the same monitor slice as the classifiers."""
     from .theory.inversion import decoder, feature_extractor
 
-    tf, keras = import_tensorflow()
-    keras.utils.set_random_seed(config.seed)  # the shuffle's order (see _image_training)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    fit_part, monitor = _monitored(data, config)
     extract = feature_extractor(source.model, layer)
 
     def pairs(split, shuffle):
@@ -421,10 +428,8 @@ def train_inverter(data, source: TrainResult, layer: str, config: TrainConfig = 
             "monitor": [config.monitor_fraction, config.seed], "classifier": source.model,
             "layer": layer})
         images = split.images.astype(np.float32) / 255.0
-        ds = tf.data.Dataset.from_tensor_slices((features, images))
-        if shuffle:
-            ds = ds.shuffle(len(images), seed=config.seed)
-        return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE), features.shape[1:]
+        return (_array_batches(features, images, config.batch_size, config.seed if shuffle else None),
+                features.shape[1:])
 
     train_ds, shape = pairs(fit_part, True)
     monitor_ds, _ = pairs(monitor, False)
@@ -463,9 +468,8 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
     from .evaluate.regression import RegressionReport
     from .models import copy_convolutions, light_vgg
 
-    tf, keras = import_tensorflow()
-    keras.utils.set_random_seed(config.seed)
-    fit_part, monitor = hold_out(data["train"], config.monitor_fraction, config.seed)
+    fit_part, monitor = _monitored(data, config)
+    _, keras = import_tensorflow()
     convs = keras.Model(source.model.input, source.model.get_layer("flatten").output)
 
     def features(split, name):
@@ -491,11 +495,8 @@ def train_valence_arousal(data, source: TrainResult, config: TrainConfig = VA_HE
             head.get_layer(name).set_weights(source.model.get_layer(name).get_weights())
         return head
 
-    def batches(x, y, shuffle=False):
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        return (ds.shuffle(len(y), seed=config.seed) if shuffle else ds).batch(config.batch_size)
-
-    head = train("light_vgg_va_head", build, batches(x_fit, y_fit, True), batches(x_mon, y_mon), config,
+    head = train("light_vgg_va_head", build, _array_batches(x_fit, y_fit, config.batch_size, config.seed),
+                 _array_batches(x_mon, y_mon, config.batch_size), config,
                  data_fingerprint=data.fingerprint, loss="mse", metrics=("mae",),
                  weights_source=f"convolutions of {_weights_of(source)} (frozen); fc1, fc2 from it",
                  weights_description="the trained plain light VGG's convolutions and dense layers; new tanh head",

@@ -51,3 +51,29 @@ def says(text: str, *facts: str) -> bool:
             return False
         position = found
     return True
+
+
+def class_tree(root, per_split: dict, size: int = 64, cue: str = "block", name: str = "{i}.png"):
+    """A tiny data tree under ``root``: per split (``{"Train": 3, "Validation": 1}``; a count or
+    the range of image numbers), one seeded noisy ``size`` px PNG per number and AffectNet class,
+    named ``name.format(i=number, cls=class)``. Each class has its own cue: a bright block at its
+    own place (``"block"``; the light VGG's per-image standardisation keeps it) or its own
+    brightness (``"level"``). Returns ``root``."""
+    import numpy as np
+    from PIL import Image
+
+    from fercourse.classes import AFFECTNET_CLASSES
+
+    rng = np.random.default_rng(0)
+    for split, numbers in per_split.items():
+        for ci, cls in enumerate(AFFECTNET_CLASSES):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in (range(numbers) if isinstance(numbers, int) else numbers):
+                pixels = rng.integers(0, 60, (size, size, 3))
+                if cue == "block":
+                    row, col = divmod(ci, 4)
+                    pixels[8 + 24 * row:24 + 24 * row, 2 + 16 * col:14 + 16 * col] += 180
+                else:
+                    pixels += ci * 25
+                Image.fromarray(pixels.astype("uint8")).save(root / split / cls / name.format(i=i, cls=cls))
+    return root

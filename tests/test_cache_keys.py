@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import class_tree
 from fercourse.data import hold_out, load_dataset
 from fercourse.train import ModelStore, TrainConfig, train
 from fercourse.digests import architecture_digest, weights_digest
@@ -128,17 +129,9 @@ def test_the_weights_digest_follows_the_weights(tf_keras):
 
 def test_features_of_other_backbone_weights_are_computed_not_reused(tf_keras, tmp_path, monkeypatch):
     """Two backbones at one label ('file') but different weights: two feature caches."""
-    from fercourse.classes import AFFECTNET_CLASSES
     from fercourse import recipes
 
-    rng = np.random.default_rng(0)
-    root = tmp_path / "data"
-    for split, n in (("Train", 3), ("Validation", 1)):
-        for ci, cls in enumerate(AFFECTNET_CLASSES):
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray((rng.integers(0, 60, (32, 32, 3)) + ci * 25).astype("uint8")).save(
-                    root / split / cls / f"{i}.png")
+    root = class_tree(tmp_path / "data", {"Train": 3, "Validation": 1}, size=32, cue="level")
     data = load_dataset(root, image_size=32, log=lambda *a: None)
     features = tmp_path / "cache" / "features"
     config = TrainConfig(epochs=1, batch_size=8)

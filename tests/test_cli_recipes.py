@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from PIL import Image
 
+from conftest import class_tree
 from fercourse import __main__ as cli
 from fercourse.data import load_dataset
 from fercourse.classes import AFFECTNET_CLASSES
@@ -13,20 +13,9 @@ from fercourse.classes import AFFECTNET_CLASSES
 def tiny_tree(tmp_path, monkeypatch):
     monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("FERCOURSE_POLICY", raising=False)
-    rng = np.random.default_rng(0)
-    root = tmp_path / "data"
-    for split, n in (("Train", 3), ("Validation", 1)):
-        for ci, cls in enumerate(AFFECTNET_CLASSES):
-            folder = root / split / cls
-            folder.mkdir(parents=True)
-            for i in range(n):
-                # The class is where a bright block sits (not the overall brightness, which the
-                # light VGG's per-image standardisation removes, as it should).
-                pixels = rng.integers(0, 60, (64, 64, 3))
-                row, col = divmod(ci, 4)
-                pixels[8 + 24 * row:24 + 24 * row, 2 + 16 * col:14 + 16 * col] += 180
-                Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
-    return root
+    # The class is where a bright block sits (not the overall brightness, which the light VGG's
+    # per-image standardisation removes, as it should).
+    return class_tree(tmp_path / "data", {"Train": 3, "Validation": 1})
 
 
 def test_cli_trains_then_loads_from_the_store_and_evaluates(tiny_tree, capsys):

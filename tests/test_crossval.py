@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from PIL import Image
 
+from conftest import class_tree
 from fercourse import __main__ as cli
-from fercourse.classes import AFFECTNET_CLASSES
 from fercourse.data.splits import ImageSplit
 from fercourse.errors import DataError
 from fercourse.evaluate import CrossValidationDisplay, cross_validate, subject_groups
@@ -120,16 +119,9 @@ def test_cross_validation_trains_on_the_other_folds_and_sums_their_scores():
 
 def _subjects_tree(root: Path, train_subjects=4, validation_subjects=2) -> Path:
     """One 64 px image per subject and class; files named ``s<k>_<class>.png``."""
-    rng = np.random.default_rng(0)
-    subjects = {"Train": range(train_subjects), "Validation": range(train_subjects,
-                                                                    train_subjects + validation_subjects)}
-    for split, ks in subjects.items():
-        for ci, cls in enumerate(AFFECTNET_CLASSES):
-            (root / split / cls).mkdir(parents=True, exist_ok=True)
-            for k in ks:
-                pixels = (rng.integers(0, 60, (64, 64, 3)) + ci * 25).astype("uint8")
-                Image.fromarray(pixels).save(root / split / cls / f"s{k}_{cls}.png")
-    return root
+    return class_tree(root, {"Train": range(train_subjects),
+                             "Validation": range(train_subjects, train_subjects + validation_subjects)},
+                      cue="level", name="s{i}_{cls}.png")
 
 
 # The command line, with one change: the process kills itself (SIGKILL) in the second epoch of

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import class_tree
 from fercourse import __main__ as cli
 from fercourse import photos
 from fercourse.classes import AFFECTNET_CLASSES
@@ -111,16 +112,7 @@ def test_rows_as_json_lines_and_csv(tiny_model):
 def trained_tree(tmp_path, monkeypatch):
     """A tiny data tree (its Validation as PNG files) and a light VGG trained on it for 1 epoch."""
     monkeypatch.setenv("FERCOURSE_CACHE", str(tmp_path / "cache"))
-    rng = np.random.default_rng(0)
-    root = tmp_path / "data"
-    for split, n in (("Train", 3), ("Validation", 2)):
-        for ci, cls in enumerate(AFFECTNET_CLASSES):
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                pixels = rng.integers(0, 60, (64, 64, 3))
-                row, col = divmod(ci, 4)
-                pixels[8 + 24 * row:24 + 24 * row, 2 + 16 * col:14 + 16 * col] += 180
-                Image.fromarray(pixels.astype("uint8")).save(root / split / cls / f"{i}.png")
+    root = class_tree(tmp_path / "data", {"Train": 3, "Validation": 2})
     flags = ["--data", str(root), "--epochs", "1", "--batch-size", "8"]
     assert cli.main(["train", "light_vgg", *flags]) == 0
     return root, flags

@@ -127,10 +127,11 @@ def region_share(masks) -> np.ndarray:
     return share
 
 
-def region_table(maps, masks, labels, classes) -> "pd.DataFrame":
+def region_table(maps, masks, labels, classes):
     """Per class: pointing game, energy in region, and the chance level, averaged over the
     images that have a region (``regions`` of ``images``; a class without any keeps a NaN row,
-    so the table says so). Columns: images, regions, pointing, energy, chance, energy / chance."""
+    so the table says so): a pandas DataFrame with columns images, regions, pointing, energy,
+    chance, energy / chance."""
     import pandas as pd
 
     labels = np.asarray(labels)

@@ -5,7 +5,7 @@ and channels (what ``tf.image.per_image_standardization`` does; Keras has no suc
 removes a photo's exposure and contrast before the first convolution: on the built-in set the
 plain light VGG, given raw [0, 1] pixels, spent 8-25 epochs near 35-40 % before learning the
 finer cues (one seed in three never left that plateau in 25 epochs); standardised, the same
-seed passed 75 % by epoch 11 (README, "Experiments behind the recipe"). No weights.
+seed passed 75 % by epoch 11 (docs/experiments.md, "Q5 training recipe"). No weights.
 """
 from __future__ import annotations
 

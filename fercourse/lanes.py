@@ -28,9 +28,8 @@ JOBS_ENV = "FERCOURSE_JOBS"
 
 @dataclasses.dataclass(frozen=True)
 class Prefetch:
-    """A training that ``chapter`` does, run ahead of it by ``python -m fercourse <argv>`` -
-    the command that trains exactly what the chapter's cell trains (same recipe, data, policy,
-    so the same model-store entry)."""
+    """A training of ``chapter``'s, run ahead by ``python -m fercourse <argv>``: the command that
+    trains what the chapter's cell trains, so the same model-store entry."""
 
     chapter: str  # the chapter's file stem
     name: str  # the model-store name it fills, e.g. "light_vgg_bn"
@@ -63,23 +62,18 @@ def default_jobs() -> int:
 
 
 def recorded_seconds(notebook: Path) -> float | None:
-    """The code cells' execution time (s) recorded in ``notebook`` by nbclient when it was last
-    executed (each cell's ``execute_input`` to ``execute_reply``), or None where it holds none."""
+    """The code cells' execution time (s) nbclient recorded in ``notebook`` (each cell's
+    ``execute_input`` to ``execute_reply``), or None where it holds none."""
     import json
 
     try:
         cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
         return None
-    total, seen = 0.0, False
-    for cell in cells:
-        stamps = cell.get("metadata", {}).get("execution", {})
-        began, ended = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
-        if began and ended:
-            span = _dt.datetime.fromisoformat(ended.replace("Z", "+00:00")) - \
-                _dt.datetime.fromisoformat(began.replace("Z", "+00:00"))
-            total, seen = total + span.total_seconds(), True
-    return total if seen else None
+    stamps = [cell.get("metadata", {}).get("execution", {}) for cell in cells]
+    spans = [_dt.datetime.fromisoformat(s["shell.execute_reply"]) - _dt.datetime.fromisoformat(s["iopub.execute_input"])
+             for s in stamps if s.get("iopub.execute_input") and s.get("shell.execute_reply")]
+    return sum(span.total_seconds() for span in spans) if spans else None
 
 
 def longest_first(notebooks: list[Path], build: Path) -> list[Path]:

@@ -42,10 +42,11 @@ def subject_groups(files: list[str], pattern: str | None = None, table: str | Pa
         groups = []
         for f in files:
             found = rx.search(PurePosixPath(f).name)
-            if found is None or not (found.group(1) if rx.groups else found.group(0)):
+            subject = found and found.group(1 if rx.groups else 0)
+            if not subject:
                 raise DataError(f"{f}: its name does not match --groups {pattern!r}, so its subject is "
                                 "unknown (every file needs one)")
-            groups.append(found.group(1) if rx.groups else found.group(0))
+            groups.append(subject)
         return np.asarray(groups)
     if table is None:
         return None
@@ -54,10 +55,10 @@ def subject_groups(files: list[str], pattern: str | None = None, table: str | Pa
     if not rows or "file" not in rows[0] or column not in rows[0]:
         raise DataError(f"{table}: needs a 'file' column and a {column!r} column (found "
                         f"{list(rows[0]) if rows else 'no rows'})")
-    subject = {r["file"].strip(): r[column].strip() for r in rows}
+    subject_of = {r["file"].strip(): r[column].strip() for r in rows}
     groups = []
     for f in files:
-        g = subject.get(f) or subject.get(PurePosixPath(f).name)
+        g = subject_of.get(f) or subject_of.get(PurePosixPath(f).name)
         if not g:
             raise DataError(f"{f}: no {column!r} in {table} (looked for its path and its name in the 'file' column)")
         groups.append(g)

@@ -155,9 +155,7 @@ def cross_validate(split, classes, fit: Callable[[object, object, int], tuple[np
     results, start = [], time.perf_counter()
     for i, test in enumerate(tests, 1):
         began = time.perf_counter()
-        mask = np.zeros(len(split), bool)
-        mask[test] = True
-        train_part = split.rows(np.flatnonzero(~mask), "train", f"folds other than {i}")
+        train_part = split.rows(np.setdiff1d(np.arange(len(split)), test), "train", f"folds other than {i}")
         test_part = split.rows(test, "validation", f"fold {i}")
         held = f" (subjects {', '.join(sorted(set(groups[test])))})" if groups is not None else ""
         log(f"fold {i} of {len(tests)}: training on {len(train_part)} images, testing on {len(test)}{held}")
@@ -189,10 +187,10 @@ class CrossValidationDisplay:
         from sklearn.metrics import ConfusionMatrixDisplay
 
         self.figure_, ax = axes_for(ax, (1, 2), (11, 4.2))
-        table, folds = self.result.table(), len(self.result.folds)
+        table, summary, folds = self.result.table(), self.result.summary(), len(self.result.folds)
         width = 0.8 / len(METRICS)
         for k, metric in enumerate(METRICS):
-            mean, std = self.result.summary()[metric]
+            mean, std = summary[metric]
             ax[0].bar(np.arange(folds) + (k - 1) * width, table[metric].iloc[:folds], width,
                       label=f"{metric} {mean:.2f} ± {std:.2f}")
         ax[0].set(xticks=range(folds), xticklabels=[str(f.fold) for f in self.result.folds], xlabel="fold",

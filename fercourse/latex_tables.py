@@ -16,7 +16,6 @@ and ``graphicx`` (both loaded by nbconvert's LaTeX template) and ``longtable`` f
 from __future__ import annotations
 
 import dataclasses
-import html.parser
 
 LONG_TABLE_ROWS = 40
 
@@ -53,61 +52,6 @@ class Table:
     body: list[list[Cell]] = dataclasses.field(default_factory=list)
 
 
-class _TableParser(html.parser.HTMLParser):
-    """Collects the top-level ``<table>`` elements of an HTML fragment (nested tables are read
-    as the text of their cell)."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.tables: list[Table] = []
-        self._depth = 0          # table nesting
-        self._in_head = False
-        self._row: list[Cell] | None = None
-        self._cell: Cell | None = None
-        self._text: list[str] = []
-        self._skip = 0           # inside <style>/<script>
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag in ("style", "script"):
-            self._skip += 1
-        elif tag == "table":
-            self._depth += 1
-            if self._depth == 1:
-                self.tables.append(Table())
-        elif self._depth != 1:
-            return
-        elif tag == "thead":
-            self._in_head = True
-        elif tag in ("tbody", "tfoot"):
-            self._in_head = False
-        elif tag == "tr":
-            self._row = []
-            (self.tables[-1].head if self._in_head else self.tables[-1].body).append(self._row)
-        elif tag in ("th", "td") and self._row is not None:
-            self._cell = Cell(header=tag == "th", rowspan=_span(attrs.get("rowspan")),
-                              colspan=_span(attrs.get("colspan")))
-            self._text = []
-            self._row.append(self._cell)
-        elif tag == "br" and self._cell is not None:
-            self._text.append(" ")
-
-    def handle_endtag(self, tag):
-        if tag in ("style", "script"):
-            self._skip = max(0, self._skip - 1)
-        elif tag == "table":
-            self._depth -= 1
-        elif self._depth == 1 and tag in ("th", "td") and self._cell is not None:
-            self._cell.text = " ".join("".join(self._text).split())
-            self._cell = None
-        elif self._depth == 1 and tag == "thead":
-            self._in_head = False
-
-    def handle_data(self, data):
-        if self._cell is not None and not self._skip:
-            self._text.append(data)
-
-
 def _span(value) -> int:
     try:
         return max(1, int(value))
@@ -115,12 +59,30 @@ def _span(value) -> int:
         return 1
 
 
+def _cell(tag) -> Cell:
+    for line_break in tag.find_all("br"):
+        line_break.replace_with(" ")
+    return Cell(" ".join(tag.get_text().split()), tag.name == "th", _span(tag.get("rowspan")),
+                _span(tag.get("colspan")))
+
+
 def parse_tables(html_text: str) -> list[Table]:
-    """Every top-level table of an HTML fragment, in order."""
-    parser = _TableParser()
-    parser.feed(html_text)
-    parser.close()
-    return parser.tables
+    """Every top-level table of an HTML fragment, in order (Beautiful Soup, with Python's own
+    parser; a nested table is read as the text of its cell, ``<style>`` and ``<script>`` are
+    not text)."""
+    from bs4 import BeautifulSoup
+
+    tables = []
+    for element in BeautifulSoup(html_text, "html.parser").find_all("table"):
+        if element.find_parent("table") is not None:
+            continue
+        table = Table()
+        for row in element.find_all("tr"):
+            if row.find_parent("table") is element:
+                part = table.head if row.parent.name == "thead" else table.body
+                part.append([_cell(cell) for cell in row.find_all(["th", "td"], recursive=False)])
+        tables.append(table)
+    return tables
 
 
 # A slot of the expanded grid: the cell that starts there, or a marker for a slot that a

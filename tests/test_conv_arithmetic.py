@@ -171,11 +171,9 @@ def test_kronecker_checks_report_agreement_and_the_trim(tf_keras):
     assert result["untrimmed output = top-left block"]
 
 
-def test_output_size_checks_and_zone_plate(tf_keras):
+def test_output_size_checks(tf_keras):
     table = ca.output_size_checks([(9, 12, 3, 2), (20, 20, 5, 4)])
     assert table["agree"].all()
-    plate = ca.zone_plate(32)
-    assert plate.shape == (32, 32) and 0 <= plate.min() and plate.max() <= 1
 
 
 def test_conv_stack_rejects_unsupported_padding(tf_keras):

@@ -34,16 +34,6 @@ def test_keras_model_has_the_question_layers_and_7904_parameters(tf_keras):
     assert tuple(model.outputs[0].shape) == (None, 1)
 
 
-def test_params_round_trip_through_keras(tf_keras):
-    model = q3.build_q3_model(SPEC, dtype="float64")
-    params = q3.Q3Params.random(SPEC, seed=3)
-    params.to_keras(model)
-    back = q3.Q3Params.from_keras(model)
-    for name in ("wc", "wa", "bm", "wf"):
-        np.testing.assert_array_equal(getattr(back, name), getattr(params, name))
-    assert (back.bc, back.bf) == (params.bc, params.bf)
-
-
 def test_numpy_forward_equals_the_keras_model(tf_keras):
     params, x, _ = q3.example(SPEC, seed=2)
     model = q3.build_q3_model(SPEC, dtype="float64")

@@ -307,8 +307,3 @@ def growth_table(max_layers: int, kernel: int = 3, measure: bool = True):
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def zone_plate(size: int = 128) -> np.ndarray:
-    """A zone-plate test image in [0, 1] (size, size): rings of rising spatial frequency."""
-    y, x = np.mgrid[:size, :size] - (size - 1) / 2
-    return 0.5 + 0.5 * np.cos(np.pi * (x**2 + y**2) / (1.2 * size))

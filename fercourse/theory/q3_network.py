@@ -88,21 +88,6 @@ class Q3Params:
             bf=0.0,
         )
 
-    @classmethod
-    def from_keras(cls, model) -> "Q3Params":
-        """Read the parameters of a model built by :func:`build_q3_model`."""
-        kernel, bias = model.get_layer("conv1").get_weights()
-        wa_t, bm = model.get_layer("fc1").get_weights()
-        wf, bf = model.get_layer("z").get_weights()
-        return cls(
-            wc=np.asarray(kernel[:, 0, 0], np.float64),
-            bc=float(bias[0]),
-            wa=np.asarray(wa_t.T, np.float64),  # Keras stores Dense kernels as (inputs, units)
-            bm=np.asarray(bm, np.float64),
-            wf=np.asarray(wf[:, 0], np.float64),
-            bf=float(bf[0]),
-        )
-
     def to_keras(self, model) -> None:
         """Write these parameters into a model built by :func:`build_q3_model`."""
         model.get_layer("conv1").set_weights([self.wc[:, None, None], np.array([self.bc])])

@@ -66,20 +66,6 @@ def choose_policy() -> tuple[str, str]:
     return "float32", "no native bfloat16 on this CPU (needs AMX or AVX-512 BF16)"
 
 
-def apply_policy(name: str | None = None) -> str:
-    """Set the *global* Keras policy (``choose_policy()`` when ``name`` is None); returns its name.
-
-    For scripts that build every model under one policy. Library code uses
-    :func:`policy_scope`, which puts the previous policy back.
-    """
-    from ..env import import_tensorflow
-
-    _, keras = import_tensorflow()
-    name = name or choose_policy()[0]
-    keras.config.set_dtype_policy(name)
-    return name
-
-
 @contextlib.contextmanager
 def policy_scope(name: str | None = None):
     """Build models under policy ``name`` (default: the hardware's choice), then restore the

@@ -1,4 +1,4 @@
-"""Image grids for the chapters: samples per class, augmented copies, (later) CAM overlays."""
+"""Image grids for the chapters: samples per class, augmented copies, detected and cropped faces."""
 from __future__ import annotations
 
 import numpy as np

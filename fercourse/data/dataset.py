@@ -72,7 +72,7 @@ def load_dataset(
                         f"0.2) to hold out part of Train.")
     options = {"size": image_size, "keep_aspect": keep_aspect, "max_pixels": max_pixels,
                "classes": list(classes), "policy": class_policy}
-    if face_opts.active:  # only then: the as-is caches of earlier versions keep their keys
+    if face_opts.active:  # only then: an as-is load keeps the key it has without face options
         options["faces"] = face_opts.key()
     fingerprint = decoded.fingerprint(base, layouts, options)
     show = sys.stderr.isatty() if progress is None else progress

@@ -168,8 +168,6 @@ def execute(notebook: Path, timeout: int = 3600, progress: bool | None = None, *
 @contextlib.contextmanager
 def _show_status(path: Path, bar, enabled: bool, every: float = 0.5):
     """While the block runs, copy the kernel's status line into the bar's postfix."""
-    import threading
-
     if not enabled:
         yield
         return
